@@ -1,0 +1,10 @@
+"""Generative models ``p(z) p_θ(x | z)`` as Pyro models, one module per observation family.
+
+Every model is a :class:`~pyro.nn.PyroModule` called as ``model(x)``: it samples the latent
+site ``"z"`` and observes ``"x"`` inside ``pyro.plate("data", len(x))``.
+"""
+
+from .gaussian import GaussianMixture
+from .vae import ExponentialFamilyVAE
+
+__all__ = ["ExponentialFamilyVAE", "GaussianMixture"]

@@ -1,0 +1,63 @@
+"""The exponential-family VAE model of seed 000, Assumption 1 (eq. 4a)."""
+
+from __future__ import annotations
+
+import pyro
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+from pyro.nn import PyroModule
+from pyro.nn.module import to_pyro_module_
+from torch import nn
+
+from pyro_vae.families import Family
+from pyro_vae.naming import unique_name
+
+
+class ExponentialFamilyVAE(PyroModule):
+    """``z ~ prior``, ``x ~ h(x) exp(<ν(x), θ(f(z))> − A)`` with ``f`` the decoder network.
+
+    :param prior: a Pyro distribution with empty batch shape, e.g. a uniform
+        ``Categorical`` over codes or ``Normal(0, 1).expand([H]).to_event(1)``.
+    :param decoder: an ``nn.Module`` mapping the latent features to the family's predictor η.
+    :param observation: the observation :class:`~pyro_vae.families.Family`.
+
+    The decoder reads ``one_hot(z)`` for a categorical prior and ``z`` otherwise.
+    """
+
+    def __init__(self, prior: dist.Distribution, decoder: nn.Module, observation: Family):
+        super().__init__(unique_name(self))
+        if not isinstance(prior, dist.Distribution):
+            raise TypeError(f"prior must be a pyro Distribution, got {type(prior).__name__}")
+        if prior.batch_shape != torch.Size():
+            raise ValueError(f"prior must have an empty batch shape, got {tuple(prior.batch_shape)}")
+        if not isinstance(observation, Family):
+            raise TypeError(f"observation must be a pyro_vae Family, got {type(observation).__name__}")
+        self.prior = prior
+        to_pyro_module_(decoder)
+        self.decoder = decoder
+        to_pyro_module_(observation)
+        self.observation = observation
+
+    @property
+    def latent_is_discrete(self) -> bool:
+        return isinstance(self.prior, dist.Categorical)
+
+    def latent_features(self, z: torch.Tensor) -> torch.Tensor:
+        if self.latent_is_discrete:
+            return F.one_hot(z.long(), self.prior.logits.shape[-1]).to(self.prior.logits.dtype)
+        return z
+
+    def predictor(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder output η = f_θ(z) for latent values z."""
+        return self.decoder(self.latent_features(z))
+
+    def likelihood(self, z: torch.Tensor) -> dist.Distribution:
+        """``p_θ(x | z)`` as a Pyro distribution."""
+        return self.observation.distribution(self.predictor(z))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", self.prior)
+            pyro.sample("x", self.likelihood(z), obs=x)
+        return z

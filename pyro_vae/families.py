@@ -1,0 +1,412 @@
+"""Exponential families for decoders and encoders (seed 000, Assumption 1).
+
+A family describes ``p(x | η) = h(x) exp(<ν(x), θ(η)> − A(θ(η)))`` where η is what a network
+outputs (the *predictor*) and ``θ = natural_parameter(η)``. For every family except the
+Gaussian the predictor is the natural parameter itself; for the Gaussian the predictor is the
+mean and ``θ = η / σ²``, an affine change that keeps a GLM a GLM.
+
+All families are vector-valued: the last dimension of ``x`` is the event dimension and
+``distribution(η)`` returns a Pyro distribution with ``event_dim = 1``.
+
+Each family offers, in the papers' terms:
+
+* ``distribution(η)``               the Pyro distribution (used at ``pyro.sample`` sites)
+* ``sufficient_statistic(x)``       ν(x) (seed 000 eq. 4a)
+* ``log_base_measure(x)``           log h(x)
+* ``natural_parameter(η)``          θ
+* ``log_partition(θ)``              A(θ), summed over the event dimension
+* ``mean(θ)``, ``variance(θ)``      F′(θ) = ∇A and F″(θ) (element-wise, seed 003 Table 1)
+* ``canonical_activation(η)``       the mean as a function of the predictor (seed 003 Example 1)
+* ``check_support(x)``              raises :class:`~pyro_vae.errors.DataError` for bad data
+
+``BinaryCode`` and ``Categorical`` also serve as *latent* families of a guide: a code
+``z ∈ {0, …, 2^m − 1}`` with statistic ψ(z) = its m bits is exactly the factorised Bernoulli
+encoder ``q(z_b | x) ∝ exp<g(x), z_b>`` of seed 000 §4.1, written as one categorical site so
+that ``TraceEnum_ELBO`` can sum over it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import DataError
+
+__all__ = [
+    "Family",
+    "Gaussian",
+    "Bernoulli",
+    "Binomial",
+    "Poisson",
+    "Categorical",
+    "Multinomial",
+    "BinaryCode",
+    "code_bits",
+]
+
+
+class Family(nn.Module):
+    """Base class: an exponential family over vectors, ``event_dim = 1``.
+
+    Families are ``nn.Module`` so that a learned dispersion (the Gaussian's σ) moves with
+    ``.to(device)`` and appears among the parameters of the model that owns it.
+    """
+
+    name = "family"
+
+    def distribution(self, eta: torch.Tensor) -> dist.TorchDistribution:
+        raise NotImplementedError
+
+    def natural_parameter(self, eta: torch.Tensor) -> torch.Tensor:
+        return eta
+
+    def sufficient_statistic(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def log_base_measure(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def log_partition(self, theta: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def mean(self, theta: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def variance(self, theta: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def canonical_activation(self, eta: torch.Tensor) -> torch.Tensor:
+        return self.mean(self.natural_parameter(eta))
+
+    def log_prob(self, x: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
+        """``log h(x) + <ν(x), θ> − A(θ)``: the exponential-family form of eq. (4a)."""
+        theta = self.natural_parameter(eta)
+        nu = self.sufficient_statistic(x)
+        return self.log_base_measure(x) + (nu * theta).sum(-1) - self.log_partition(theta)
+
+    def check_support(self, x: torch.Tensor, where: str = "data") -> None:
+        """Raise :class:`DataError` unless ``x`` is finite and inside this family's support."""
+        _check_finite(x, where)
+
+    def extra_repr(self) -> str:
+        return self.name
+
+
+def _check_finite(x: torch.Tensor, where: str) -> None:
+    if not torch.is_tensor(x):
+        raise DataError(f"{where}: expected a torch.Tensor, got {type(x).__name__}")
+    if not torch.is_floating_point(x):
+        raise DataError(f"{where}: expected a floating-point tensor, got dtype {x.dtype}")
+    bad = ~torch.isfinite(x)
+    if bad.any():
+        idx = tuple(int(i) for i in bad.nonzero()[0])
+        raise DataError(
+            f"{where}: {int(bad.sum())} non-finite value(s) (NaN or inf), first at index {idx}"
+        )
+
+
+def _check_values(x: torch.Tensor, ok: torch.Tensor, where: str, expected: str) -> None:
+    if not ok.all():
+        idx = tuple(int(i) for i in (~ok).nonzero()[0])
+        raise DataError(
+            f"{where}: {int((~ok).sum())} value(s) outside the support, first {x[idx].item():g} "
+            f"at index {idx}; expected {expected}"
+        )
+
+
+def _check_counts(x: torch.Tensor, where: str, upper: float | None = None) -> None:
+    _check_finite(x, where)
+    ok = (x >= 0) & (x == x.round())
+    expected = "non-negative integer counts"
+    if upper is not None:
+        ok = ok & (x <= upper)
+        expected = f"integer counts in 0..{upper:g}"
+    _check_values(x, ok, where, expected)
+
+
+class Gaussian(Family):
+    """Gaussian ``N(x | η, σ² I)`` with a fixed or a learned shared σ.
+
+    With fixed σ: ν(x) = x, θ = η / σ², A(θ) = σ² θ² / 2, h(x) = N(x | 0, σ² I).
+    With ``learn_sigma=True`` σ is one learned scalar (seed 002's VAE-1); the x² coefficient
+    −1/(2σ²) is then the same for every z and stays in the base measure of each evaluation.
+    """
+
+    name = "gaussian"
+
+    def __init__(self, sigma: float = 1.0, learn_sigma: bool = False):
+        super().__init__()
+        if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
+            raise ValueError(f"Gaussian: sigma must be a positive finite number, got {sigma!r}")
+        log_sigma = torch.tensor(math.log(sigma))
+        if learn_sigma:
+            self.log_sigma = nn.Parameter(log_sigma)
+        else:
+            self.register_buffer("log_sigma", log_sigma)
+        self.learn_sigma = learn_sigma
+
+    @property
+    def sigma(self) -> torch.Tensor:
+        return self.log_sigma.exp()
+
+    def distribution(self, eta):
+        return dist.Normal(eta, self.sigma.expand_as(eta)).to_event(1)
+
+    def natural_parameter(self, eta):
+        return eta / self.sigma**2
+
+    def log_base_measure(self, x):
+        s2 = self.sigma**2
+        return (-0.5 * x**2 / s2 - 0.5 * torch.log(2 * math.pi * s2)).sum(-1)
+
+    def log_partition(self, theta):
+        return (0.5 * self.sigma**2 * theta**2).sum(-1)
+
+    def mean(self, theta):
+        return self.sigma**2 * theta
+
+    def variance(self, theta):
+        return (self.sigma**2).expand_as(theta)
+
+    def extra_repr(self):
+        kind = "learned" if self.learn_sigma else "fixed"
+        return f"sigma={self.sigma.item():.4g} ({kind})"
+
+
+class Bernoulli(Family):
+    """Bernoulli with logits θ: ν(x) = x, A(θ) = softplus(θ), h = 1, F′ = sigmoid."""
+
+    name = "bernoulli"
+
+    def distribution(self, eta):
+        return dist.Bernoulli(logits=eta).to_event(1)
+
+    def log_base_measure(self, x):
+        return torch.zeros(x.shape[:-1], dtype=x.dtype, device=x.device)
+
+    def log_partition(self, theta):
+        return F.softplus(theta).sum(-1)
+
+    def mean(self, theta):
+        return torch.sigmoid(theta)
+
+    def variance(self, theta):
+        p = torch.sigmoid(theta)
+        return p * (1 - p)
+
+    def check_support(self, x, where="data"):
+        _check_finite(x, where)
+        _check_values(x, (x == 0) | (x == 1), where, "binary values 0 or 1")
+
+
+class Binomial(Family):
+    """Binomial(n) with logits θ: ν(x) = x, A(θ) = n softplus(θ), h(x) = C(n, x)."""
+
+    name = "binomial"
+
+    def __init__(self, total_count: int):
+        super().__init__()
+        if isinstance(total_count, bool) or not isinstance(total_count, int) or total_count < 1:
+            raise ValueError(f"Binomial: total_count must be a positive int, got {total_count!r}")
+        self.total_count = total_count
+
+    def distribution(self, eta):
+        return dist.Binomial(total_count=self.total_count, logits=eta).to_event(1)
+
+    def log_base_measure(self, x):
+        n = torch.as_tensor(float(self.total_count), dtype=x.dtype)
+        return (torch.lgamma(n + 1) - torch.lgamma(x + 1) - torch.lgamma(n - x + 1)).sum(-1)
+
+    def log_partition(self, theta):
+        return (self.total_count * F.softplus(theta)).sum(-1)
+
+    def mean(self, theta):
+        return self.total_count * torch.sigmoid(theta)
+
+    def variance(self, theta):
+        p = torch.sigmoid(theta)
+        return self.total_count * p * (1 - p)
+
+    def check_support(self, x, where="data"):
+        _check_counts(x, where, upper=self.total_count)
+
+    def extra_repr(self):
+        return f"total_count={self.total_count}"
+
+
+class Poisson(Family):
+    """Poisson with log-rate θ: ν(x) = x, A(θ) = exp(θ), h(x) = 1 / x!."""
+
+    name = "poisson"
+
+    def distribution(self, eta):
+        return dist.Poisson(eta.exp()).to_event(1)
+
+    def log_base_measure(self, x):
+        return -torch.lgamma(x + 1).sum(-1)
+
+    def log_partition(self, theta):
+        return theta.exp().sum(-1)
+
+    def mean(self, theta):
+        return theta.exp()
+
+    def variance(self, theta):
+        return theta.exp()
+
+    def check_support(self, x, where="data"):
+        _check_counts(x, where)
+
+
+class Categorical(Family):
+    """Categorical over K classes with logits θ; ν(z) = one-hot(z), A(θ) = logsumexp(θ).
+
+    Values are class indices (a float or long tensor of shape ``batch``); the predictor has
+    shape ``batch + (K,)``. As a latent family this is the *exact* (non-factorised) guide.
+    """
+
+    name = "categorical"
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"Categorical: num_classes must be an int ≥ 2, got {num_classes!r}")
+        self.num_classes = num_classes
+
+    def distribution(self, eta):
+        return dist.Categorical(logits=eta)
+
+    def sufficient_statistic(self, z):
+        return F.one_hot(z.long(), self.num_classes).to(torch.get_default_dtype())
+
+    def log_base_measure(self, z):
+        return torch.zeros(z.shape, dtype=torch.get_default_dtype(), device=z.device)
+
+    def log_partition(self, theta):
+        return torch.logsumexp(theta, -1)
+
+    def mean(self, theta):
+        return torch.softmax(theta, -1)
+
+    def variance(self, theta):
+        p = torch.softmax(theta, -1)
+        return p * (1 - p)
+
+    def check_support(self, z, where="data"):
+        if not torch.is_tensor(z):
+            raise DataError(f"{where}: expected a torch.Tensor, got {type(z).__name__}")
+        zf = z.double()
+        _check_finite(zf, where)
+        ok = (zf >= 0) & (zf < self.num_classes) & (zf == zf.round())
+        _check_values(zf, ok, where, f"class indices in 0..{self.num_classes - 1}")
+
+    def extra_repr(self):
+        return f"num_classes={self.num_classes}"
+
+
+class Multinomial(Family):
+    """Multinomial with a fixed total count n and logits θ over K categories.
+
+    ν(x) = x (counts), A(θ) = n logsumexp(θ), h(x) = n! / ∏ x_k! (seed 000 eq. 12 with the
+    length fixed). Rows of x must sum to n.
+    """
+
+    name = "multinomial"
+
+    def __init__(self, total_count: int):
+        super().__init__()
+        if isinstance(total_count, bool) or not isinstance(total_count, int) or total_count < 1:
+            raise ValueError(
+                f"Multinomial: total_count must be a positive int, got {total_count!r}"
+            )
+        self.total_count = total_count
+
+    def distribution(self, eta):
+        return dist.Multinomial(total_count=self.total_count, logits=eta)
+
+    def log_base_measure(self, x):
+        n = torch.as_tensor(float(self.total_count), dtype=x.dtype)
+        return torch.lgamma(n + 1) - torch.lgamma(x + 1).sum(-1)
+
+    def log_partition(self, theta):
+        return self.total_count * torch.logsumexp(theta, -1)
+
+    def mean(self, theta):
+        return self.total_count * torch.softmax(theta, -1)
+
+    def variance(self, theta):
+        p = torch.softmax(theta, -1)
+        return self.total_count * p * (1 - p)
+
+    def check_support(self, x, where="data"):
+        _check_counts(x, where)
+        rows = x.sum(-1)
+        bad = rows != self.total_count
+        if bad.any():
+            i = int(bad.nonzero()[0][0]) if bad.dim() else 0
+            raise DataError(
+                f"{where}: row {i} sums to {rows.reshape(-1)[i].item():g}; "
+                f"expected every row to sum to total_count={self.total_count}"
+            )
+
+    def extra_repr(self):
+        return f"total_count={self.total_count}"
+
+
+def code_bits(bits: int, dtype=None, device=None) -> torch.Tensor:
+    """The ``2^bits × bits`` table of binary codes, most significant bit first."""
+    codes = torch.arange(2**bits, device=device)
+    shifts = torch.arange(bits - 1, -1, -1, device=device)
+    return ((codes[:, None] >> shifts) & 1).to(dtype or torch.get_default_dtype())
+
+
+class BinaryCode(Family):
+    """Factorised Bernoulli over m bits, written over the 2^m codes (seed 000 §4.1).
+
+    ``q(z | x) = exp(<ψ(z), θ> − B(θ))`` with ψ(z) = the bits of code z, θ ∈ R^m the bit
+    logits and B(θ) = Σ_j softplus(θ_j). ``distribution(θ)`` is the equivalent
+    ``Categorical`` over codes, so the site is enumerable; it is meant for m ≤ 12.
+    """
+
+    name = "binary_code"
+
+    def __init__(self, bits: int):
+        super().__init__()
+        if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 12:
+            raise ValueError(f"BinaryCode: bits must be an int in 1..12, got {bits!r}")
+        self.bits = bits
+        self.register_buffer("table", code_bits(bits), persistent=False)
+
+    @property
+    def num_classes(self) -> int:
+        return 2**self.bits
+
+    def distribution(self, eta):
+        logits = eta @ self.table.to(eta.dtype).T - self.log_partition(eta)[..., None]
+        return dist.Categorical(logits=logits)
+
+    def sufficient_statistic(self, z):
+        return self.table[z.long()]
+
+    def log_base_measure(self, z):
+        return torch.zeros(z.shape, dtype=self.table.dtype, device=z.device)
+
+    def log_partition(self, theta):
+        return F.softplus(theta).sum(-1)
+
+    def mean(self, theta):
+        return torch.sigmoid(theta)
+
+    def variance(self, theta):
+        p = torch.sigmoid(theta)
+        return p * (1 - p)
+
+    def check_support(self, z, where="data"):
+        Categorical.check_support(self, z, where)  # same support: indices 0..2^m − 1
+
+    def extra_repr(self):
+        return f"bits={self.bits}"

@@ -1,0 +1,33 @@
+"""Decoder and encoder networks: plain ``torch.nn`` multilayer perceptrons.
+
+Depth is the number of hidden layers; depth 0 is a single affine map, the GLM case that
+spans the consistent set of seed 000 Thm 1 when its input is the encoder statistic ψ(z).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+
+def mlp(
+    in_features: int,
+    out_features: int,
+    hidden: Sequence[int] = (),
+    activation: type[nn.Module] = nn.ReLU,
+    bias: bool = True,
+) -> nn.Sequential:
+    """``Linear → (activation → Linear) × len(hidden)``; ``hidden=()`` is the affine map."""
+    for name, value in (("in_features", in_features), ("out_features", out_features)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"mlp: {name} must be a positive int, got {value!r}")
+    if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
+        raise ValueError(f"mlp: hidden sizes must be positive ints, got {tuple(hidden)!r}")
+    sizes = [in_features, *hidden, out_features]
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        if i > 0:
+            layers.append(activation())
+        layers.append(nn.Linear(a, b, bias=bias))
+    return nn.Sequential(*layers)

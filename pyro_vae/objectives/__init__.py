@@ -1,0 +1,93 @@
+"""Objectives by name: each is a ``pyro.infer.ELBO`` usable with ``pyro.infer.SVI``.
+
+========== ======================================= ===========================================
+name       objective                               use
+========== ======================================= ===========================================
+elbo       ``Trace_ELBO``                          reparameterised or score-function latents
+meanfield  ``TraceMeanField_ELBO``                 analytic KL where Pyro has one
+tracegraph ``TraceGraph_ELBO``                     score-function latents, with baselines
+enum       ``TraceEnum_ELBO``, guide enumerated    exact sums over small discrete latents
+iwae       :class:`~pyro_vae.objectives.iwae.IWAE` importance-weighted bound, K particles
+========== ======================================= ===========================================
+
+``beta`` weights the latent terms of model and guide (seed 003's β-VAE) through the
+:class:`~pyro_vae.objectives.beta.scale_latents` handler, for every objective.
+"""
+
+from __future__ import annotations
+
+import pyro.infer as infer
+from pyro.infer import ELBO, config_enumerate
+
+from pyro_vae.errors import ConfigError
+
+from .beta import scale_latents
+from .iwae import IWAE
+
+OBJECTIVES = {
+    "elbo": "Trace_ELBO: Monte-Carlo ELBO (reparameterised or score-function gradients)",
+    "meanfield": "TraceMeanField_ELBO: analytic KL terms where available",
+    "tracegraph": "TraceGraph_ELBO: score-function gradients with baselines",
+    "enum": "TraceEnum_ELBO: exact sum over a small discrete latent (guide enumerated)",
+    "iwae": "importance-weighted bound with K particles (per-data-point log-mean-exp)",
+}
+
+__all__ = ["OBJECTIVES", "IWAE", "make_objective", "scale_latents"]
+
+
+class _Adapted(ELBO):
+    """An inner ELBO applied to adapted model and guide (β-weighting, guide enumeration)."""
+
+    def __init__(self, inner: ELBO, beta: float, enumerate_guide: bool):
+        self.inner = inner
+        self.beta = beta
+        self.enumerate_guide = enumerate_guide
+        self.num_particles = inner.num_particles
+
+    def _adapt(self, model, guide):
+        if self.enumerate_guide:
+            guide = config_enumerate(guide, "parallel")
+        if self.beta != 1.0:
+            model, guide = scale_latents(self.beta)(model), scale_latents(self.beta)(guide)
+        return model, guide
+
+    def loss(self, model, guide, *args, **kwargs):
+        return self.inner.loss(*self._adapt(model, guide), *args, **kwargs)
+
+    def loss_and_grads(self, model, guide, *args, **kwargs):
+        return self.inner.loss_and_grads(*self._adapt(model, guide), *args, **kwargs)
+
+    def differentiable_loss(self, model, guide, *args, **kwargs):
+        return self.inner.differentiable_loss(*self._adapt(model, guide), *args, **kwargs)
+
+    def _get_trace(self, model, guide, args, kwargs):  # abstract in ELBO; the inner ELBO traces
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self.inner).__name__}(num_particles={self.num_particles}, beta={self.beta})"
+
+
+def make_objective(name: str, num_particles: int = 1, beta: float = 1.0) -> ELBO:
+    """The ``pyro.infer.ELBO`` called ``name`` (see the table above).
+
+    :param num_particles: Monte-Carlo particles (K for ``iwae``), vectorised.
+    :param beta: weight of the latent (KL) terms; 1 is the plain ELBO.
+    """
+    if name not in OBJECTIVES:
+        raise ConfigError(f"unknown objective {name!r}; expected one of {', '.join(OBJECTIVES)}")
+    if isinstance(num_particles, bool) or not isinstance(num_particles, int) or num_particles < 1:
+        raise ConfigError(f"num_particles must be a positive int, got {num_particles!r}")
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0:
+        raise ConfigError(f"beta must be a positive number, got {beta!r}")
+    common = dict(num_particles=num_particles, max_plate_nesting=1, vectorize_particles=True)
+    if name == "elbo":
+        inner = infer.Trace_ELBO(**common)
+    elif name == "meanfield":
+        inner = infer.TraceMeanField_ELBO(**common)
+    elif name == "tracegraph":
+        inner = infer.TraceGraph_ELBO(**common)
+    elif name == "enum":
+        inner = infer.TraceEnum_ELBO(**common)
+    else:
+        inner = IWAE(num_particles=num_particles)
+    return _Adapted(inner, float(beta), enumerate_guide=(name == "enum"))

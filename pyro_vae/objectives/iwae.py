@@ -1,0 +1,113 @@
+"""The importance-weighted bound (Burda, Grosse & Salakhutdinov 2016)."""
+
+from __future__ import annotations
+
+import math
+
+import pyro
+import torch
+from pyro import poutine
+from pyro.infer import ELBO
+from pyro.infer.util import is_validation_enabled
+from pyro.util import check_if_enumerated, warn_if_nan
+
+
+class IWAE(ELBO):
+    """``L_K = E_{z_1..K ~ q} [ log (1/K) Σ_k p(x, z_k) / q(z_k | x) ]`` per data point.
+
+    The K particles are vectorised in a plate left of the model's plates; the log-mean-exp
+    runs over particles separately for every data point (dim −1 is the ``"data"`` plate).
+    Non-reparameterised latent sites get the score-function term
+    ``L̂ · ∇ Σ_k log q(z_k | x)`` with the leave-one-out baseline of VIMCO (Mnih & Rezende 2016).
+    With K = 1 the value equals ``Trace_ELBO``.
+    """
+
+    def __init__(self, num_particles: int = 10, max_plate_nesting: int = 1):
+        super().__init__(
+            num_particles=num_particles,
+            max_plate_nesting=max_plate_nesting,
+            vectorize_particles=True,
+        )
+
+    def _log_weights(self, model, guide, args, kwargs):
+        """Per-particle, per-data-point ``log p − log q`` and the non-reparameterised ``log q``."""
+        def plate(fn):
+            return pyro.plate("iwae_particles", self.num_particles, dim=-self.max_plate_nesting - 1)(fn)
+
+        guide_trace = poutine.trace(plate(guide)).get_trace(*args, **kwargs)
+        model_trace = poutine.trace(poutine.replay(plate(model), trace=guide_trace)).get_trace(
+            *args, **kwargs
+        )
+        if is_validation_enabled():
+            check_if_enumerated(guide_trace)
+        model_trace.compute_log_prob()
+        guide_trace.compute_score_parts()
+        shape = (self.num_particles, -1)
+        log_w = 0.0
+        log_q_nonreparam = 0.0
+        for site in model_trace.nodes.values():
+            if site["type"] == "sample":
+                log_w = log_w + _per_point(site["log_prob"], site["scale"], self.num_particles)
+        for site in guide_trace.nodes.values():
+            if site["type"] == "sample":
+                log_q = _per_point(site["log_prob"], site["scale"], self.num_particles)
+                log_w = log_w - log_q
+                score = site["score_parts"].score_function
+                if not isinstance(score, (int, float)):
+                    log_q_nonreparam = log_q_nonreparam + _per_point(score, 1.0, self.num_particles)
+        return log_w.reshape(shape), log_q_nonreparam
+
+    def _surrogate(self, model, guide, args, kwargs):
+        log_w, log_q = self._log_weights(model, guide, args, kwargs)
+        k = self.num_particles
+        bound = torch.logsumexp(log_w, 0) - math.log(k)
+        surrogate = bound
+        if torch.is_tensor(log_q):
+            surrogate = surrogate + (_vimco_signal(log_w).detach() * log_q.reshape(k, -1)).sum(0)
+        return bound.sum(), surrogate.sum()
+
+    def loss(self, model, guide, *args, **kwargs):
+        with torch.no_grad():
+            bound, _ = self._surrogate(model, guide, args, kwargs)
+        loss = -bound.item()
+        warn_if_nan(loss, "loss")
+        return loss
+
+    def differentiable_loss(self, model, guide, *args, **kwargs):
+        _, surrogate = self._surrogate(model, guide, args, kwargs)
+        return -surrogate
+
+    def loss_and_grads(self, model, guide, *args, **kwargs):
+        bound, surrogate = self._surrogate(model, guide, args, kwargs)
+        (-surrogate).backward(retain_graph=self.retain_graph)
+        loss = -bound.item()
+        warn_if_nan(loss, "loss")
+        return loss
+
+    def _get_trace(self, model, guide, args, kwargs):  # required by the ELBO interface
+        raise NotImplementedError
+
+
+def _per_point(log_prob, scale, num_particles):
+    """Sum a site's log-density down to shape ``(K, batch)`` (particles × data plate)."""
+    t = log_prob * scale if not (isinstance(scale, float) and scale == 1.0) else log_prob
+    if not torch.is_tensor(t) or t.dim() == 0:
+        return torch.as_tensor(t).expand(num_particles, 1)
+    if t.dim() == 1:  # a site outside the data plate: one value per particle
+        return t.reshape(num_particles, 1)
+    return t.reshape(num_particles, -1, t.shape[-1]).sum(1)
+
+
+def _vimco_signal(log_w: torch.Tensor) -> torch.Tensor:
+    """Learning signal per particle: ``L̂ − L̂_{−k}`` where particle k is replaced by the
+    geometric mean of the others (VIMCO's leave-one-out baseline). For K = 1: ``L̂``."""
+    k = log_w.shape[0]
+    bound = torch.logsumexp(log_w, 0) - math.log(k)
+    if k == 1:
+        return bound.expand_as(log_w)
+    mean_others = (log_w.sum(0, keepdim=True) - log_w) / (k - 1)
+    eye = torch.eye(k, dtype=torch.bool, device=log_w.device)
+    # replaced[j, i, b]: log-weights with particle j replaced by the mean of the others.
+    replaced = torch.where(eye[..., None], mean_others[:, None, :], log_w[None, :, :])
+    loo = torch.logsumexp(replaced, 1) - math.log(k)
+    return bound - loo
