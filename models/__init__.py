@@ -4,7 +4,7 @@ Every model is a :class:`~pyro.nn.PyroModule` called as ``model(x)``: it samples
 site ``"z"`` and observes ``"x"`` inside ``pyro.plate("data", len(x))``.
 """
 
-from .gaussian import GaussianMixture
+from .gaussian import GaussianMixture, GaussianRBM
 from .vae import ExponentialFamilyVAE
 
-__all__ = ["ExponentialFamilyVAE", "GaussianMixture"]
+__all__ = ["ExponentialFamilyVAE", "GaussianMixture", "GaussianRBM"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from pyro import poutine
 from pyro.infer import config_enumerate
+from pyro.poutine.util import site_is_subsample
 
 
 def _enumerated_trace(fn, *args, first_available_dim: int = -2, **kwargs):
@@ -16,7 +17,7 @@ def _enumerated_trace(fn, *args, first_available_dim: int = -2, **kwargs):
 
 
 def _sum_log_probs(trace, batch_size: int) -> torch.Tensor:
-    sites = [s for s in trace.nodes.values() if s["type"] == "sample"]
+    sites = [s for s in trace.nodes.values() if s["type"] == "sample" and not site_is_subsample(s)]
     total = sum(s["log_prob"] for s in sites)
     return total.reshape(-1, batch_size)
 

@@ -90,13 +90,13 @@ class Family(nn.Module):
 
     def check_support(self, x: torch.Tensor, where: str = "data") -> None:
         """Raise :class:`DataError` unless ``x`` is finite and inside this family's support."""
-        _check_finite(x, where)
+        check_finite(x, where)
 
     def extra_repr(self) -> str:
         return self.name
 
 
-def _check_finite(x: torch.Tensor, where: str) -> None:
+def check_finite(x: torch.Tensor, where: str) -> None:
     if not torch.is_tensor(x):
         raise DataError(f"{where}: expected a torch.Tensor, got {type(x).__name__}")
     if not torch.is_floating_point(x):
@@ -119,7 +119,7 @@ def _check_values(x: torch.Tensor, ok: torch.Tensor, where: str, expected: str) 
 
 
 def _check_counts(x: torch.Tensor, where: str, upper: float | None = None) -> None:
-    _check_finite(x, where)
+    check_finite(x, where)
     ok = (x >= 0) & (x == x.round())
     expected = "non-negative integer counts"
     if upper is not None:
@@ -199,7 +199,7 @@ class Bernoulli(Family):
         return p * (1 - p)
 
     def check_support(self, x, where="data"):
-        _check_finite(x, where)
+        check_finite(x, where)
         _check_values(x, (x == 0) | (x == 1), where, "binary values 0 or 1")
 
 
@@ -300,7 +300,7 @@ class Categorical(Family):
         if not torch.is_tensor(z):
             raise DataError(f"{where}: expected a torch.Tensor, got {type(z).__name__}")
         zf = z.double()
-        _check_finite(zf, where)
+        check_finite(zf, where)
         ok = (zf >= 0) & (zf < self.num_classes) & (zf == zf.round())
         _check_values(zf, ok, where, f"class indices in 0..{self.num_classes - 1}")
 
@@ -347,9 +347,10 @@ class Multinomial(Family):
         rows = x.sum(-1)
         bad = rows != self.total_count
         if bad.any():
-            i = int(bad.nonzero()[0][0]) if bad.dim() else 0
+            idx = tuple(int(i) for i in bad.nonzero()[0])
+            row = idx[0] if len(idx) == 1 else idx
             raise DataError(
-                f"{where}: row {i} sums to {rows.reshape(-1)[i].item():g}; "
+                f"{where}: row {row} sums to {rows[idx].item():g}; "
                 f"expected every row to sum to total_count={self.total_count}"
             )
 

@@ -29,36 +29,10 @@ class IWAE(ELBO):
             vectorize_particles=True,
         )
 
-    def _log_weights(self, model, guide, args, kwargs):
-        """Per-particle, per-data-point ``log p − log q`` and the non-reparameterised ``log q``."""
-        def plate(fn):
-            return pyro.plate("iwae_particles", self.num_particles, dim=-self.max_plate_nesting - 1)(fn)
-
-        guide_trace = poutine.trace(plate(guide)).get_trace(*args, **kwargs)
-        model_trace = poutine.trace(poutine.replay(plate(model), trace=guide_trace)).get_trace(
-            *args, **kwargs
-        )
-        if is_validation_enabled():
-            check_if_enumerated(guide_trace)
-        model_trace.compute_log_prob()
-        guide_trace.compute_score_parts()
-        shape = (self.num_particles, -1)
-        log_w = 0.0
-        log_q_nonreparam = 0.0
-        for site in model_trace.nodes.values():
-            if site["type"] == "sample":
-                log_w = log_w + _per_point(site["log_prob"], site["scale"], self.num_particles)
-        for site in guide_trace.nodes.values():
-            if site["type"] == "sample":
-                log_q = _per_point(site["log_prob"], site["scale"], self.num_particles)
-                log_w = log_w - log_q
-                score = site["score_parts"].score_function
-                if not isinstance(score, (int, float)):
-                    log_q_nonreparam = log_q_nonreparam + _per_point(score, 1.0, self.num_particles)
-        return log_w.reshape(shape), log_q_nonreparam
-
     def _surrogate(self, model, guide, args, kwargs):
-        log_w, log_q = self._log_weights(model, guide, args, kwargs)
+        log_w, log_q = log_importance_weights(
+            model, guide, args, kwargs, self.num_particles, self.max_plate_nesting
+        )
         k = self.num_particles
         bound = torch.logsumexp(log_w, 0) - math.log(k)
         surrogate = bound
@@ -86,6 +60,39 @@ class IWAE(ELBO):
 
     def _get_trace(self, model, guide, args, kwargs):  # required by the ELBO interface
         raise NotImplementedError
+
+
+def log_importance_weights(model, guide, args, kwargs, num_particles, max_plate_nesting=1):
+    """``log p(x, z_k) − log q(z_k | x)`` per particle and data point, shape ``(K, batch)``.
+
+    Also returns ``Σ log q`` of the non-reparameterised guide sites (for score-function
+    terms), or 0 when every site is reparameterised. Particles are a plate left of the
+    model's ``max_plate_nesting`` plates; the data plate must be the rightmost dimension.
+    """
+
+    def particles(fn):
+        return pyro.plate("iwae_particles", num_particles, dim=-max_plate_nesting - 1)(fn)
+
+    guide_trace = poutine.trace(particles(guide)).get_trace(*args, **kwargs)
+    model_trace = poutine.trace(poutine.replay(particles(model), trace=guide_trace)).get_trace(
+        *args, **kwargs
+    )
+    if is_validation_enabled():
+        check_if_enumerated(guide_trace)
+    model_trace.compute_log_prob()
+    guide_trace.compute_score_parts()
+    log_w = 0.0
+    log_q_nonreparam = 0.0
+    for site in model_trace.nodes.values():
+        if site["type"] == "sample":
+            log_w = log_w + _per_point(site["log_prob"], site["scale"], num_particles)
+    for site in guide_trace.nodes.values():
+        if site["type"] == "sample":
+            log_w = log_w - _per_point(site["log_prob"], site["scale"], num_particles)
+            score = site["score_parts"].score_function
+            if torch.is_tensor(score):
+                log_q_nonreparam = log_q_nonreparam + _per_point(score, 1.0, num_particles)
+    return log_w.reshape(num_particles, -1), log_q_nonreparam
 
 
 def _per_point(log_prob, scale, num_particles):

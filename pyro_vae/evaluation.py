@@ -1,0 +1,149 @@
+"""Measurements of a trained model/guide pair (seed 000 §2).
+
+* ELBO ``L_B(θ, φ)``: exact by enumeration when the guide's latent is discrete, otherwise
+  Monte-Carlo with its standard error;
+* log-likelihood ``L(θ)``: exact by enumeration when the model's latent is discrete, otherwise
+  importance-sampled with the guide as proposal (K samples, in chunks);
+* tightness gap ``L(θ) − L_B(θ, φ) = E_{p_d} KL(q_φ(z|x) ‖ p_θ(z|x))``;
+* approximation error ``L(θ_ref) − L(θ)`` against a reference decoder (eq. 2).
+
+All values are averages over the rows of ``x``, in nats per data point.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from pyro import poutine
+from pyro.poutine.util import site_is_subsample
+
+from .enumeration import exact_elbo, log_marginal
+from .objectives.iwae import log_importance_weights
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean over data points with its standard error (0 when computed exactly)."""
+
+    value: float
+    se: float
+    exact: bool
+
+    def __float__(self):
+        return self.value
+
+
+def _latent_is_enumerable(fn, x) -> bool:
+    with poutine.block(), torch.no_grad():
+        trace = poutine.trace(fn).get_trace(x[:1])
+    latents = [
+        s
+        for s in trace.nodes.values()
+        if s["type"] == "sample" and not s["is_observed"] and not site_is_subsample(s)
+    ]
+    return bool(latents) and all(s["fn"].has_enumerate_support for s in latents)
+
+
+def _mean_and_se(per_point: torch.Tensor) -> tuple[float, float]:
+    n = per_point.numel()
+    se = per_point.std().item() / math.sqrt(n) if n > 1 else float("nan")
+    return per_point.mean().item(), se
+
+
+def elbo_per_point(model, guide, x, num_samples: int = 100, exact: bool | None = None):
+    """Per-data-point ELBO; for Monte-Carlo also the per-point particle variance of the mean."""
+    if exact is None:
+        exact = _latent_is_enumerable(guide, x)
+    with torch.no_grad():
+        if exact:
+            return exact_elbo(model, guide, x), None
+        log_w, _ = log_importance_weights(model, guide, (x,), {}, num_samples)
+        return log_w.mean(0), log_w.var(0) / num_samples
+
+
+def elbo(model, guide, x, num_samples: int = 100, exact: bool | None = None) -> Estimate:
+    """``L_B = mean_x E_q[log p(x, z) − log q(z | x)]`` (seed 000 eq. 1b).
+
+    The standard error of a Monte-Carlo value combines the spread over data points with the
+    particle noise; it is the error of this number as an estimate of the ELBO on ``x``.
+    """
+    per_point, particle_var = elbo_per_point(model, guide, x, num_samples, exact)
+    if particle_var is None:
+        return Estimate(per_point.mean().item(), 0.0, True)
+    se = math.sqrt(particle_var.sum().item()) / per_point.numel()
+    return Estimate(per_point.mean().item(), se, False)
+
+
+def log_likelihood_per_point(
+    model, x, guide=None, num_samples: int = 1000, chunk_size: int = 100, exact: bool | None = None
+) -> torch.Tensor:
+    """``log p_θ(x)`` per data point: exact by enumeration, or importance-sampled with ``guide``.
+
+    The importance-sampled value ``log (1/K) Σ_k p(x, z_k)/q(z_k|x)`` is computed in chunks of
+    ``chunk_size`` particles, so memory stays bounded for K in the thousands.
+    """
+    if exact is None:
+        exact = _latent_is_enumerable(model, x)
+    with torch.no_grad():
+        if exact:
+            return log_marginal(model, x)
+        if guide is None:
+            raise ValueError("a continuous latent needs a guide as importance proposal")
+        total = None
+        for start in range(0, num_samples, chunk_size):
+            k = min(chunk_size, num_samples - start)
+            log_w, _ = log_importance_weights(model, guide, (x,), {}, k)
+            chunk = torch.logsumexp(log_w, 0)
+            total = chunk if total is None else torch.logaddexp(total, chunk)
+        return total - math.log(num_samples)
+
+
+def log_likelihood(model, x, guide=None, num_samples: int = 1000, exact: bool | None = None) -> Estimate:
+    """``L(θ) = mean_x log p_θ(x)``; the standard error is that of the mean over data points."""
+    if exact is None:
+        exact = _latent_is_enumerable(model, x)
+    per_point = log_likelihood_per_point(model, x, guide, num_samples, exact=exact)
+    value, se = _mean_and_se(per_point)
+    return Estimate(value, se, exact)
+
+
+def tightness_gap(model, guide, x, num_samples: int = 100) -> Estimate:
+    """``L(θ) − L_B(θ, φ) = mean_x KL(q_φ(z|x) ‖ p_θ(z|x))`` (seed 000 §2), paired per point."""
+    ll = log_likelihood_per_point(model, x, guide, max(num_samples, 1000))
+    lb, particle_var = elbo_per_point(model, guide, x, num_samples)
+    value, se = _mean_and_se(ll - lb)
+    exact = particle_var is None and _latent_is_enumerable(model, x)
+    return Estimate(value, 0.0 if exact else se, exact)
+
+
+def approximation_error(model, reference, x, guide=None, reference_guide=None) -> Estimate:
+    """``L(θ_ref) − L(θ)`` (seed 000 eq. 2): the likelihood ``model`` lost against ``reference``.
+
+    With the maximum-likelihood model as reference this is the approximation error of θ.
+    The difference is paired per data point, so its standard error is small.
+    """
+    ref = log_likelihood_per_point(reference, x, reference_guide)
+    own = log_likelihood_per_point(model, x, guide)
+    value, se = _mean_and_se(ref - own)
+    return Estimate(value, se, _latent_is_enumerable(model, x))
+
+
+def evaluate(model, guide, x, reference=None, num_samples: int = 100) -> dict[str, float]:
+    """ELBO, log-likelihood, tightness gap and (with ``reference``) approximation error on ``x``.
+
+    Returns a flat dict of floats: ``elbo``, ``elbo_se``, ``log_likelihood``,
+    ``log_likelihood_se``, ``tightness_gap``, ``tightness_gap_se`` and, with a reference,
+    ``approximation_error`` and ``approximation_error_se``.
+    """
+    out: dict[str, float] = {}
+    lb = elbo(model, guide, x, num_samples)
+    ll = log_likelihood(model, x, guide)
+    gap = tightness_gap(model, guide, x, num_samples)
+    for name, est in (("elbo", lb), ("log_likelihood", ll), ("tightness_gap", gap)):
+        out[name], out[f"{name}_se"] = est.value, est.se
+    if reference is not None:
+        err = approximation_error(model, reference, x, guide)
+        out["approximation_error"], out["approximation_error_se"] = err.value, err.se
+    return out

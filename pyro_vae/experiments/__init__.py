@@ -1,0 +1,155 @@
+"""The experiments that reproduce the papers, by name, and the runner that runs one.
+
+Each experiment is one module of this package. It defines
+
+* ``NAME: str``, e.g. ``"gmm"``;
+* ``SUMMARY: str``, one line: what it reproduces, e.g. ``"seed 000 §4.1: ..."``;
+* ``PROFILES: dict[str, Config]`` with keys ``"smoke"``, ``"default"`` and ``"paper"``, where
+  ``Config`` is a dataclass with at least a ``seed: int`` field;
+* ``run(config, out_dir, progress=True, device="cpu") -> Results``, which writes its figures
+  into ``out_dir`` and returns a :class:`~pyro_vae.results.Results`.
+
+:func:`run_experiment` validates every setting before any training, runs the experiment and
+writes ``results.json`` and ``results.md`` (the experiment's ``run`` does not).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import importlib
+import pathlib
+import re
+import sys
+import time
+from types import ModuleType
+from typing import Any
+
+from pyro_vae.errors import ConfigError
+from pyro_vae.results import Results, write_results
+
+#: Experiment name -> module path, in the order ``pyro-vae list`` shows them; imported lazily.
+EXPERIMENTS: dict[str, str] = {
+    "gmm": "pyro_vae.experiments.gmm",
+}
+
+PROFILE_NAMES = ("smoke", "default", "paper")
+_CONTRACT = ("NAME", "SUMMARY", "PROFILES", "run")
+_DEVICE = re.compile(r"cpu|cuda(:\d+)?")
+
+__all__ = [
+    "EXPERIMENTS",
+    "PROFILE_NAMES",
+    "get_experiment",
+    "make_config",
+    "check_device",
+    "prepare_out_dir",
+    "run_experiment",
+]
+
+
+def get_experiment(name: str) -> ModuleType:
+    """The module of experiment ``name``; :class:`ConfigError` for an unknown name."""
+    if name not in EXPERIMENTS:
+        known = ", ".join(EXPERIMENTS) or "(none)"
+        raise ConfigError(f"unknown experiment {name!r}; known experiments: {known}")
+    module = importlib.import_module(EXPERIMENTS[name])
+    missing = [attr for attr in _CONTRACT if not hasattr(module, attr)]
+    if missing:
+        raise TypeError(f"experiment module {module.__name__} lacks {', '.join(missing)}")
+    return module
+
+
+def make_config(module: ModuleType, profile: str, seed: int | None = None) -> Any:
+    """A copy of the experiment's configuration for ``profile``, with ``seed`` if given."""
+    if profile not in module.PROFILES:
+        known = ", ".join(module.PROFILES)
+        raise ConfigError(f"unknown profile {profile!r} for experiment {module.NAME!r}; known profiles: {known}")
+    if seed is None:
+        return dataclasses.replace(module.PROFILES[profile])
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    return dataclasses.replace(module.PROFILES[profile], seed=seed)
+
+
+def check_device(device: str) -> str:
+    """``device`` if it is ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` and usable here, else ConfigError."""
+    if not isinstance(device, str) or not _DEVICE.fullmatch(device):
+        raise ConfigError(f"unknown device {device!r}; expected cpu, cuda or cuda:N")
+    if device == "cpu":
+        return device
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"device {device!r} was asked for, but CUDA is not available here "
+            f"(torch.cuda.is_available() is False; torch {torch.__version__}); use --device cpu"
+        )
+    index = int(device.partition(":")[2] or 0)
+    count = torch.cuda.device_count()
+    if index >= count:
+        raise ConfigError(f"device {device!r} does not exist: this machine has {count} CUDA device(s)")
+    return device
+
+
+def default_out_dir(name: str, now: datetime.datetime | None = None) -> pathlib.Path:
+    """``runs/NAME-YYYYmmdd-HHMMSS/``, with ``-2``, ``-3``, ... appended if that exists."""
+    stamp = (now or datetime.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    base = pathlib.Path("runs") / f"{name}-{stamp}"
+    out, n = base, 1
+    while out.exists():
+        n += 1
+        out = base.with_name(f"{base.name}-{n}")
+    return out
+
+
+def prepare_out_dir(out: str | pathlib.Path) -> pathlib.Path:
+    """Create the output folder ``out``; ConfigError if it is a file or a non-empty folder."""
+    out = pathlib.Path(out)
+    if out.is_dir() and any(out.iterdir()):
+        raise ConfigError(f"output folder {str(out)!r} exists and is not empty; choose another --out")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output path {str(out)!r} exists and is not a folder; choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create output folder {str(out)!r}: {e.strerror or e}") from e
+    return out
+
+
+def run_experiment(
+    name: str,
+    profile: str = "default",
+    out: str | pathlib.Path | None = None,
+    seed: int | None = None,
+    device: str = "cpu",
+    progress: bool | None = None,
+) -> tuple[Results, pathlib.Path]:
+    """Run experiment ``name`` with ``profile`` and write its results into ``out``.
+
+    Every argument is validated before any training. ``out`` defaults to
+    ``runs/NAME-YYYYmmdd-HHMMSS/``; an existing non-empty folder or a file is refused.
+    ``progress`` defaults to whether stderr is a terminal. Pyro's random seed is set to the
+    configuration's seed before the run; the param store is left to the experiment.
+
+    :returns: the results and the output folder.
+    """
+    module = get_experiment(name)
+    config = make_config(module, profile, seed)
+    device = check_device(device)
+    out_dir = prepare_out_dir(default_out_dir(name) if out is None else out)
+    if progress is None:
+        progress = sys.stderr.isatty()
+
+    import pyro
+
+    pyro.set_rng_seed(config.seed)
+    start = time.perf_counter()
+    results = module.run(config, out_dir, progress=progress, device=device)
+    elapsed = time.perf_counter() - start
+    if not isinstance(results, Results):
+        raise TypeError(f"{module.__name__}.run returned a {type(results).__name__}, not a Results")
+    if not results.runtime_s:
+        results = dataclasses.replace(results, runtime_s=elapsed)
+    write_results(results, out_dir)
+    return results, out_dir

@@ -1,0 +1,78 @@
+"""Does a guide fit a model? Checked on a small batch before any training step."""
+
+from __future__ import annotations
+
+import torch
+from pyro import poutine
+from pyro.poutine.util import site_is_subsample
+
+from .errors import PairingError
+
+
+def display_name(fn) -> str:
+    """A readable name for a model or guide: its param-store name, else its type or function name."""
+    return getattr(fn, "_pyro_name", None) or getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def _latent_sites(trace) -> dict:
+    return {
+        name: site
+        for name, site in trace.nodes.items()
+        if site["type"] == "sample" and not site["is_observed"] and not site_is_subsample(site)
+    }
+
+
+def _describe(site) -> str:
+    fn = site["fn"]
+    return (
+        f"{type(fn).__name__} with support {fn.support}, batch shape {tuple(fn.batch_shape)}, "
+        f"event shape {tuple(fn.event_shape)}"
+    )
+
+
+def check_pair(model, guide, x: torch.Tensor) -> None:
+    """Raise :class:`PairingError` unless ``guide`` samples exactly the model's latent sites,
+    each with the same support, batch shape and event shape, and the model can score them.
+
+    Runs model and guide once on ``x`` (use a few rows); nothing is learned.
+    """
+    m, g = display_name(model), display_name(guide)
+    try:
+        with poutine.block(), torch.no_grad():
+            guide_trace = poutine.trace(guide).get_trace(x)
+    except Exception as e:  # the guide cannot even read the data: say which and why
+        raise PairingError(f"guide {g} failed on data of shape {tuple(x.shape)}: {e}") from e
+    try:
+        with poutine.block(), torch.no_grad():
+            model_trace = poutine.trace(model).get_trace(x)
+    except Exception as e:
+        raise PairingError(f"model {m} failed on data of shape {tuple(x.shape)}: {e}") from e
+
+    in_model, in_guide = _latent_sites(model_trace), _latent_sites(guide_trace)
+    missing = sorted(set(in_model) - set(in_guide))
+    extra = sorted(set(in_guide) - set(in_model))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"latent site(s) {missing} of model {m} are not sampled by guide {g}")
+        if extra:
+            parts.append(f"guide {g} samples {extra}, which model {m} does not have")
+        raise PairingError("; ".join(parts))
+    for name, ms in in_model.items():
+        gs = in_guide[name]
+        same = (
+            str(ms["fn"].support) == str(gs["fn"].support)
+            and ms["fn"].batch_shape == gs["fn"].batch_shape
+            and ms["fn"].event_shape == gs["fn"].event_shape
+        )
+        if not same:
+            raise PairingError(
+                f"site {name!r} does not match: model {m} has {_describe(ms)}; "
+                f"guide {g} has {_describe(gs)}"
+            )
+    try:
+        with poutine.block(), torch.no_grad():
+            replayed = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x)
+            replayed.log_prob_sum()
+    except Exception as e:
+        raise PairingError(f"model {m} cannot score the values guide {g} samples: {e}") from e

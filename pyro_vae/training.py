@@ -1,0 +1,233 @@
+"""``fit``: stochastic variational inference over a data set, with guard rails.
+
+The step is Pyro's ``SVI.step`` written out, so that a non-finite loss or gradient is caught
+*before* the optimiser touches the parameters: the run stops with
+:class:`~pyro_vae.errors.DivergenceError` and the last good parameters stay in place.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import pyro
+import pyro.optim
+import torch
+from pyro import poutine
+from pyro.infer import ELBO
+from pyro.infer.util import zero_grads
+from torch import nn
+from tqdm.auto import tqdm
+
+from .errors import ConfigError, DataError, DivergenceError
+from .families import check_finite
+from .objectives import make_objective
+from .pairing import check_pair, display_name
+
+OPTIMIZERS = {
+    "adam": pyro.optim.Adam,
+    "clipped_adam": pyro.optim.ClippedAdam,
+    "sgd": pyro.optim.SGD,
+}
+
+
+@dataclass
+class History:
+    """What ``fit`` did: the per-step ELBO estimate and the periodic evaluations.
+
+    ``elbo[i]`` is the objective's value at ``steps[i]`` in nats per data point (the negated
+    loss of that mini-batch divided by its size); ``evaluations`` holds ``{"step": s, ...}``
+    rows from the ``evaluate`` callback.
+    """
+
+    steps: list[int] = field(default_factory=list)
+    elbo: list[float] = field(default_factory=list)
+    evaluations: list[dict] = field(default_factory=list)
+    runtime_s: float = 0.0
+    objective: str = ""
+
+    @property
+    def time_per_step_s(self) -> float:
+        return self.runtime_s / max(len(self.steps), 1)
+
+
+def check_data(model, x, where: str = "x") -> None:
+    """Raise :class:`DataError` unless ``x`` is a finite float tensor (rows = data points)
+    inside the support of the model's observation family (when the model declares one)."""
+    if not torch.is_tensor(x):
+        raise DataError(f"{where}: expected a torch.Tensor, got {type(x).__name__}")
+    if x.dim() < 2 or x.shape[0] == 0:
+        raise DataError(
+            f"{where}: expected a tensor of shape (num_points, ...) with at least one point, "
+            f"got shape {tuple(x.shape)}"
+        )
+    family = getattr(model, "observation", None)
+    if family is not None:
+        family.check_support(x, where)
+    else:
+        check_finite(x, where)
+
+
+def _frozen_parameters(freeze) -> set[int]:
+    ids = set()
+    for item in freeze:
+        if not isinstance(item, nn.Module):
+            raise ConfigError(
+                f"freeze: expected modules (e.g. freeze=[model]), got {type(item).__name__}"
+            )
+        params = list(item.parameters())
+        if not params:
+            raise ConfigError(f"freeze: {display_name(item)} has no parameters to freeze")
+        ids.update(id(p) for p in params)
+    return ids
+
+
+def _positive_int(name, value, allow_none=True):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive int, got {value!r}")
+
+
+def fit(
+    model,
+    guide,
+    x: torch.Tensor,
+    objective: str | ELBO = "elbo",
+    *,
+    steps: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float = 1e-3,
+    optimizer: str | pyro.optim.PyroOptim = "adam",
+    num_particles: int = 1,
+    beta: float = 1.0,
+    seed: int | None = None,
+    device: str | torch.device | None = None,
+    freeze: Iterable[nn.Module] = (),
+    evaluate_every: int | None = None,
+    evaluate: Callable[[], dict] | None = None,
+    progress: bool | None = None,
+) -> History:
+    """Train ``model`` and ``guide`` by SVI on the rows of ``x``; return a :class:`History`.
+
+    :param objective: a name from :data:`pyro_vae.objectives.OBJECTIVES` or any Pyro ELBO.
+    :param steps: number of SVI steps; or give ``epochs`` (passes over shuffled mini-batches).
+    :param batch_size: rows per step; all rows by default.
+    :param lr: learning rate of ``optimizer`` ("adam", "clipped_adam", "sgd" or a PyroOptim).
+    :param num_particles: Monte-Carlo particles per step (K for ``iwae``).
+    :param beta: weight of the latent terms (β-VAE); only with a named objective.
+    :param seed: seeds Pyro, torch and the mini-batch order.
+    :param device: moves model, guide and data there ("cpu", "cuda").
+    :param freeze: modules whose parameters stay fixed (seed 000 §4.1 pre-trains the encoder
+        with ``freeze=[model]``).
+    :param evaluate_every: call ``evaluate()`` every this many steps (and at the end);
+        its dict is stored in ``History.evaluations`` with the step.
+    :param progress: a tqdm bar; by default only when stderr is a terminal.
+
+    Losses are sums over the mini-batch, so Adam's step does not depend on the batch size;
+    ``History.elbo`` reports nats per data point. Pyro's param store is not cleared.
+    """
+    check_data(model, x)
+    if (steps is None) == (epochs is None):
+        raise ConfigError("give exactly one of steps= or epochs=")
+    _positive_int("steps", steps)
+    _positive_int("epochs", epochs)
+    _positive_int("batch_size", batch_size)
+    _positive_int("evaluate_every", evaluate_every)
+    if evaluate_every is not None and evaluate is None:
+        raise ConfigError("evaluate_every= needs an evaluate= callback")
+    if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 and math.isfinite(lr)):
+        raise ConfigError(f"lr must be a positive number, got {lr!r}")
+    if isinstance(objective, str):
+        objective_name = objective
+        elbo = make_objective(objective, num_particles=num_particles, beta=beta)
+    elif isinstance(objective, ELBO):
+        if beta != 1.0 or num_particles != 1:
+            raise ConfigError("beta= and num_particles= apply to named objectives; set them on your ELBO")
+        objective_name, elbo = type(objective).__name__, objective
+    else:
+        raise ConfigError(f"objective must be a name or a pyro.infer.ELBO, got {type(objective).__name__}")
+    if isinstance(optimizer, str):
+        if optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
+        optim = OPTIMIZERS[optimizer]({"lr": lr})
+    elif isinstance(optimizer, pyro.optim.PyroOptim):
+        optim = optimizer
+    else:
+        raise ConfigError(f"optimizer must be a name or a pyro.optim.PyroOptim, got {type(optimizer).__name__}")
+    frozen = _frozen_parameters(freeze)
+
+    if device is not None:
+        device = torch.device(device)
+        x = x.to(device)
+        for fn in (model, guide):
+            if isinstance(fn, nn.Module):
+                fn.to(device)
+    if seed is not None:
+        pyro.set_rng_seed(seed)
+    check_pair(model, guide, x[: min(len(x), 8)])
+
+    n = x.shape[0]
+    batch = min(batch_size or n, n)
+    per_epoch = math.ceil(n / batch)
+    total = steps if steps is not None else epochs * per_epoch
+    if progress is None:
+        progress = sys.stderr.isatty()
+
+    history = History(objective=objective_name)
+    frozen_params = [p for m in freeze for p in m.parameters()]
+    saved_flags = [p.requires_grad for p in frozen_params]
+    for p in frozen_params:
+        p.requires_grad_(False)
+    start = time.perf_counter()
+    order = torch.arange(n, device=x.device)
+    try:
+        bar = tqdm(range(1, total + 1), disable=not progress, desc=objective_name, leave=False)
+        for step in bar:
+            k = (step - 1) % per_epoch
+            if k == 0 and batch < n:
+                order = torch.randperm(n, device=x.device)
+            rows = x if batch == n else x[order[k * batch : (k + 1) * batch]]
+            loss = _guarded_step(elbo, optim, model, guide, rows, frozen, step, history)
+            history.steps.append(step)
+            history.elbo.append(-loss / rows.shape[0])
+            if progress and step % 50 == 0:
+                bar.set_postfix(elbo=f"{history.elbo[-1]:.4f}")
+            if evaluate_every and (step % evaluate_every == 0 or step == total):
+                history.evaluations.append({"step": step, **evaluate()})
+    finally:
+        for p, flag in zip(frozen_params, saved_flags):
+            p.requires_grad_(flag)
+        history.runtime_s = time.perf_counter() - start
+    return history
+
+
+def _guarded_step(elbo, optim, model, guide, rows, frozen, step, history) -> float:
+    """One SVI step that refuses to apply non-finite gradients."""
+    with poutine.trace(param_only=True) as capture:
+        loss = elbo.loss_and_grads(model, guide, rows)
+    params = [site["value"].unconstrained() for site in capture.trace.nodes.values()]
+    params = [p for p in params if id(p) not in frozen and p.requires_grad]
+    bad = None
+    if not math.isfinite(loss):
+        bad = f"loss is {loss}"
+    else:
+        for name, site in capture.trace.nodes.items():
+            g = site["value"].unconstrained().grad
+            if g is not None and not torch.isfinite(g).all():
+                bad = f"gradient of parameter {name!r} is not finite"
+                break
+    if bad is not None:
+        zero_grads(params)
+        raise DivergenceError(
+            f"training diverged at step {step}: {bad}; stopped, and the parameters of step "
+            f"{step - 1} were kept (try a smaller lr or check the data)",
+            history,
+        )
+    optim(params)
+    zero_grads([site["value"].unconstrained() for site in capture.trace.nodes.values()])
+    return loss

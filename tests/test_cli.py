@@ -1,0 +1,251 @@
+"""Tests of the experiment registry (pyro_vae.experiments) and the ``pyro-vae`` command.
+
+The experiments used here are a test double, ``tests/fake_experiment.py``, registered for the
+duration of a test, so that these tests do not depend on any real experiment.
+"""
+
+import argparse
+import importlib.util
+import json
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from pyro_vae import experiments
+from pyro_vae.cli import build_parser, main
+from pyro_vae.errors import ConfigError
+from pyro_vae.results import Results
+
+TESTS = pathlib.Path(__file__).parent
+REPO = TESTS.parent
+CHECKER = pathlib.Path("/work/shared/tools/check-results")
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    """Register ``tests/fake_experiment.py`` as the experiment ``fake``; yield its module."""
+    monkeypatch.syspath_prepend(str(TESTS))
+    monkeypatch.setattr(experiments, "EXPERIMENTS", {**experiments.EXPERIMENTS, "fake": "fake_experiment"})
+    module = experiments.get_experiment("fake")
+    module.LAST_CALL.clear()
+    yield module
+    module.LAST_CALL.clear()
+
+
+def one_line_error(capsys) -> str:
+    """The stderr of a failed ``main`` call, checked to be one line without a traceback."""
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("pyro-vae: error: ")
+    return lines[0]
+
+
+# --- registry ---------------------------------------------------------------------------
+
+
+def test_gmm_is_registered():
+    assert list(experiments.EXPERIMENTS)[0] == "gmm"
+    assert experiments.EXPERIMENTS["gmm"] == "pyro_vae.experiments.gmm"
+
+
+def test_unknown_experiment_lists_the_known_ones(fake):
+    with pytest.raises(ConfigError, match=r"unknown experiment 'nope'; known experiments: gmm, fake"):
+        experiments.get_experiment("nope")
+
+
+def test_make_config_copies_the_profile_and_sets_the_seed(fake):
+    config = experiments.make_config(fake, "smoke", seed=5)
+    assert config.seed == 5 and config.steps == 1
+    assert fake.PROFILES["smoke"].seed == 0  # the profile itself is unchanged
+    assert experiments.make_config(fake, "paper") == fake.PROFILES["paper"]
+    assert experiments.make_config(fake, "paper") is not fake.PROFILES["paper"]
+
+
+def test_make_config_rejects_unknown_profile(fake):
+    with pytest.raises(ConfigError, match=r"unknown profile 'huge'.*known profiles: smoke, default, paper"):
+        experiments.make_config(fake, "huge")
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "3", True])
+def test_make_config_rejects_bad_seed(fake, seed):
+    with pytest.raises(ConfigError, match="seed must be a non-negative integer"):
+        experiments.make_config(fake, "smoke", seed=seed)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda", "cuda:0", "cuda:12"])
+def test_device_names_are_accepted_or_refused_clearly(device, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    if device == "cpu":
+        assert experiments.check_device(device) == "cpu"
+    else:
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            experiments.check_device(device)
+
+
+def test_device_index_beyond_the_gpus_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert experiments.check_device("cuda:0") == "cuda:0"
+    with pytest.raises(ConfigError, match="has 1 CUDA device"):
+        experiments.check_device("cuda:1")
+
+
+@pytest.mark.parametrize("device", ["gpu", "tpu", "cuda:", "CPU", "cuda:x"])
+def test_unknown_device_names_are_refused(device):
+    with pytest.raises(ConfigError, match="unknown device"):
+        experiments.check_device(device)
+
+
+def test_run_experiment_writes_results_and_fills_runtime(fake, tmp_path):
+    results, out = experiments.run_experiment("fake", profile="smoke", out=tmp_path / "o", seed=3)
+    assert out == tmp_path / "o"
+    assert isinstance(results, Results) and results.seed == 3 and results.profile == "smoke"
+    assert results.runtime_s > 0
+    data = json.loads((out / "results.json").read_text())
+    assert data["seed"] == 3 and data["runtime_s"] == results.runtime_s
+    assert sorted(p.name for p in out.iterdir()) == ["figure.png", "results.json", "results.md"]
+    assert fake.LAST_CALL["device"] == "cpu" and fake.LAST_CALL["out_dir"] == out
+    assert fake.LAST_CALL["progress"] is False  # stderr is not a terminal under pytest
+
+
+def test_a_seed_makes_the_run_reproducible(fake, tmp_path):
+    draws = [experiments.run_experiment("fake", "smoke", tmp_path / str(i), seed=s)[0].metrics["draw"]
+             for i, s in enumerate([1, 1, 2])]
+    assert draws[0] == draws[1] != draws[2]
+
+
+def test_default_out_is_a_timestamped_folder_under_runs(fake, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _, first = experiments.run_experiment("fake", "smoke")
+    _, second = experiments.run_experiment("fake", "smoke")
+    assert re.fullmatch(r"runs/fake-\d{8}-\d{6}(-\d+)?", first.as_posix())
+    assert first != second and (tmp_path / first / "results.json").is_file()
+
+
+def test_an_empty_out_folder_is_accepted(fake, tmp_path):
+    _, out = experiments.run_experiment("fake", "smoke", out=tmp_path)
+    assert (out / "results.md").is_file()
+
+
+# --- CLI ---------------------------------------------------------------------------------
+
+
+def test_list_names_every_registered_experiment(fake, capsys, monkeypatch):
+    monkeypatch.setattr(experiments, "EXPERIMENTS", {"fake": "fake_experiment", "fake2": "fake_experiment"})
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAME", "SUMMARY", "PROFILES"]
+    assert [line.split()[0] for line in lines[1:]] == ["fake", "fake2"]
+    assert all(fake.SUMMARY in line and line.endswith("smoke, default, paper") for line in lines[1:])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pyro_vae.experiments.gmm") is None, reason="gmm not written yet")
+def test_list_names_gmm(capsys):
+    assert main(["list"]) == 0
+    assert any(line.startswith("gmm ") for line in capsys.readouterr().out.splitlines())
+
+
+def test_run_prints_where_the_results_are(fake, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["run", "fake", "--profile", "smoke", "--out", str(out), "--seed", "4", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2] == f"results: {out / 'results.md'}"
+    assert lines[-1] == f"out: {out}"
+    assert "1 of 2 claims hold" in lines[-3]
+    assert json.loads((out / "results.json").read_text())["seed"] == 4
+    assert fake.LAST_CALL["progress"] is False
+
+
+@pytest.mark.skipif(not CHECKER.is_file(), reason=f"results checker not found at {CHECKER}")
+def test_checker_accepts_a_run_folder(fake, tmp_path, capsys):
+    assert main(["run", "fake", "--profile", "smoke", "--out", str(tmp_path / "o")]) == 0
+    done = subprocess.run([sys.executable, str(CHECKER), str(tmp_path / "o")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_unknown_experiment_exits_2(fake, capsys):
+    assert main(["run", "nope"]) == 2
+    line = one_line_error(capsys)
+    assert "unknown experiment 'nope'" in line and "gmm" in line and "fake" in line
+
+
+def test_unknown_profile_exits_2(fake, capsys):
+    assert main(["run", "fake", "--profile", "huge"]) == 2
+    assert "invalid choice: 'huge'" in one_line_error(capsys)
+    assert fake.LAST_CALL == {}
+
+
+@pytest.mark.parametrize("device, message", [("tpu", "unknown device 'tpu'"), ("cuda", "CUDA is not available")])
+def test_bad_device_exits_2_before_training(fake, tmp_path, capsys, monkeypatch, device, message):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "o"
+    assert main(["run", "fake", "--device", device, "--out", str(out)]) == 2
+    assert message in one_line_error(capsys)
+    assert fake.LAST_CALL == {} and not out.exists()
+
+
+def test_negative_seed_exits_2(fake, capsys):
+    assert main(["run", "fake", "--seed", "-3"]) == 2
+    assert "seed must be a non-negative integer" in one_line_error(capsys)
+
+
+def test_existing_non_empty_out_exits_2(fake, tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("mine")
+    assert main(["run", "fake", "--out", str(tmp_path)]) == 2
+    assert "exists and is not empty" in one_line_error(capsys)
+    assert fake.LAST_CALL == {}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_out_that_is_a_file_exits_2(fake, tmp_path, capsys):
+    path = tmp_path / "file"
+    path.write_text("mine")
+    assert main(["run", "fake", "--out", str(path)]) == 2
+    assert "is not a folder" in one_line_error(capsys)
+    assert path.read_text() == "mine" and fake.LAST_CALL == {}
+
+
+def test_missing_command_exits_2(capsys):
+    assert main([]) == 2
+    assert "COMMAND" in one_line_error(capsys)
+
+
+def subcommand_parsers() -> dict:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {"": parser, **sub.choices}
+
+
+@pytest.mark.parametrize("command", ["", "list", "run"])
+def test_help_explains_every_option(command, capsys):
+    parser = subcommand_parsers()[command]
+    assert main([command, "--help"] if command else ["--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # undo argparse's line wrapping
+    assert out.startswith(f"usage: pyro-vae {command}".rstrip())
+    assert parser.description and " ".join(parser.description.split()) in out
+    options = [a for a in parser._actions if not isinstance(a, argparse._HelpAction)]
+    for action in options:
+        if isinstance(action, argparse._SubParsersAction):
+            continue
+        assert action.help, f"{action.dest} has no help"
+        name = action.option_strings[0] if action.option_strings else action.metavar
+        assert f"{name} " in out
+        assert " ".join((action.help % vars(action)).split()) in out
+
+
+def test_module_entry_point_exits_2_without_traceback():
+    done = subprocess.run(
+        [sys.executable, "-m", "pyro_vae", "run", "nope"], capture_output=True, text=True, cwd=REPO
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"pyro-vae: error: unknown experiment 'nope'; known experiments: {', '.join(experiments.EXPERIMENTS)}"
+    ]
