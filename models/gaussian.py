@@ -40,6 +40,10 @@ class GaussianMixture(ExponentialFamilyVAE):
         """The current centres θ, one row per code."""
         return self.decoder.weight.T.detach()
 
+    @property
+    def sigma(self) -> float:
+        return self.observation.sigma.item()
+
 
 class GaussianRBM(PyroModule):
     """Gaussian–Bernoulli RBM over m bits, the consistent-set model of seed 000 §4.1 (eq. 7, 11).

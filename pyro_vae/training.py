@@ -231,3 +231,35 @@ def _guarded_step(elbo, optim, model, guide, rows, frozen, step, history) -> flo
     optim(params)
     zero_grads([site["value"].unconstrained() for site in capture.trace.nodes.values()])
     return loss
+
+
+def fit_max_likelihood(model, x: torch.Tensor, max_iter: int = 500, tolerance: float = 1e-9) -> float:
+    """Maximise the exact log-likelihood of a model with a discrete latent by L-BFGS.
+
+    The sum over the latent is exact (:func:`~pyro_vae.enumeration.log_marginal`), so this is
+    plain maximum likelihood, deterministic and full-batch; returns the final mean
+    log-likelihood in nats per data point.
+    """
+    from .enumeration import log_marginal
+
+    check_data(model, x)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ConfigError(f"{display_name(model)} has no trainable parameters")
+    opt = torch.optim.LBFGS(
+        params, max_iter=max_iter, tolerance_grad=tolerance, tolerance_change=tolerance,
+        line_search_fn="strong_wolfe",
+    )
+
+    def closure():
+        opt.zero_grad()
+        loss = -log_marginal(model, x).mean()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        value = log_marginal(model, x).mean().item()
+    if not math.isfinite(value):
+        raise DivergenceError(f"maximum-likelihood fit of {display_name(model)} diverged")
+    return value
