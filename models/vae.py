@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pyro
 import pyro.distributions as dist
 import torch
@@ -39,6 +41,12 @@ class ExponentialFamilyVAE(PyroModule):
         to_pyro_module_(observation)
         self.observation = observation
 
+    def _apply(self, fn, *args, **kwargs):
+        # ``.to(device)``, ``.double()``: move the prior's tensors along with the parameters.
+        super()._apply(fn, *args, **kwargs)
+        self.prior = _map_tensors(self.prior, fn)
+        return self
+
     @property
     def latent_is_discrete(self) -> bool:
         return isinstance(self.prior, dist.Categorical)
@@ -61,3 +69,14 @@ class ExponentialFamilyVAE(PyroModule):
             z = pyro.sample("z", self.prior)
             pyro.sample("x", self.likelihood(z), obs=x)
         return z
+
+
+def _map_tensors(d: dist.Distribution, fn) -> dist.Distribution:
+    """A shallow copy of distribution ``d`` with ``fn`` applied to every tensor it holds."""
+    new = copy.copy(d)
+    for key, value in vars(d).items():
+        if torch.is_tensor(value):
+            setattr(new, key, fn(value))
+        elif isinstance(value, dist.Distribution):
+            setattr(new, key, _map_tensors(value, fn))
+    return new

@@ -12,3 +12,23 @@ try:
     __version__ = version("pyro_vae")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+local"
+
+from . import data, families, objectives  # noqa: E402
+from .consistency import consistency_distance  # noqa: E402
+from .evaluation import approximation_error, elbo, evaluate, log_likelihood, tightness_gap  # noqa: E402
+from .training import History, fit, fit_max_likelihood  # noqa: E402
+
+__all__ = [
+    "History",
+    "approximation_error",
+    "consistency_distance",
+    "data",
+    "elbo",
+    "evaluate",
+    "families",
+    "fit",
+    "fit_max_likelihood",
+    "log_likelihood",
+    "objectives",
+    "tightness_gap",
+]

@@ -1,7 +1,9 @@
-"""The ``pyro-vae`` command: list the experiments, run one.
+"""The ``pyro-vae`` command: list the experiments, run one, time the library.
 
 ``pyro-vae list`` shows each experiment with its summary and profiles; ``pyro-vae run NAME``
-runs one and writes ``results.json``, ``results.md`` and its figures into ``--out``. A user
+runs one and writes ``results.json``, ``results.md`` and its figures into ``--out``;
+``pyro-vae bench`` times an SVI step through the library against the same step hand-written
+in PyTorch (:mod:`pyro_vae.bench`) and prints a Markdown table. A user
 error (:class:`~pyro_vae.errors.PyroVAEError`, or bad usage) prints one line
 ``pyro-vae: error: ...`` on stderr and exits with status 2.
 """
@@ -9,6 +11,10 @@ error (:class:`~pyro_vae.errors.PyroVAEError`, or bad usage) prints one line
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import pathlib
+import platform
 import sys
 from typing import NoReturn
 
@@ -16,6 +22,9 @@ from pyro_vae import experiments
 from pyro_vae.errors import PyroVAEError
 
 PROG = "pyro-vae"
+
+#: ``pyro-vae bench`` modes: (steps per timed repetition, repetitions).
+BENCH_MODES = {"default": (200, 5), "quick": (5, 1)}
 
 
 class UsageError(Exception):
@@ -78,6 +87,31 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no progress output (by default progress is shown when stderr is a terminal)",
     )
+    bench = sub.add_parser(
+        "bench",
+        help="time an SVI step: library vs hand-written PyTorch",
+        description="Time one SVI step of E1 (gmm, batch 1000; objectives enum and elbo) "
+        "through the library and the same step hand-written in plain PyTorch, side by side; "
+        "print the median times per step and their ratio as a Markdown table.",
+    )
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{BENCH_MODES['quick'][0]} steps, {BENCH_MODES['quick'][1]} repetition: seconds, "
+        f"for a smoke check (default: {BENCH_MODES['default'][0]} steps, "
+        f"median of {BENCH_MODES['default'][1]} repetitions)",
+    )
+    bench.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch threads during the timing (default: the CPUs this process may use)",
+    )
+    bench.add_argument(
+        "--out",
+        metavar="FILE",
+        help="also write the rows, with the settings and versions, to this JSON file",
+    )
     return parser
 
 
@@ -110,6 +144,47 @@ def cmd_run(args: argparse.Namespace) -> None:
     print(f"out: {out_dir}")
 
 
+def cmd_bench(args: argparse.Namespace) -> None:
+    """Time the library against hand-written PyTorch; print the table, write JSON if asked."""
+    from pyro_vae import bench  # imports pyro and torch: only when asked to
+
+    steps, repeats = BENCH_MODES["quick" if args.quick else "default"]
+    out = None if args.out is None else pathlib.Path(args.out)
+    if out is not None and out.is_dir():
+        raise UsageError(f"--out: {str(out)!r} is a folder; give a file name such as bench.json")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    rows = bench.bench_gmm(steps=steps, repeats=repeats, threads=args.threads)
+    import pyro
+    import torch
+
+    threads = rows[0]["threads"]
+    print(bench.markdown_table(rows))
+    print(
+        f"\nmedian of {repeats} × {steps} steps; torch {torch.__version__} with {threads} thread(s), "
+        f"pyro-ppl {pyro.__version__}"
+        + (f"; load average before the run {load:.2f} on {bench.available_cpus()} CPU(s)" if load is not None else "")
+    )
+    if out is not None:
+        record = {
+            "benchmark": "gmm",
+            "steps": steps,
+            "repeats": repeats,
+            "threads": threads,
+            "load_average_before": load,
+            "torch": torch.__version__,
+            "pyro": pyro.__version__,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "rows": rows,
+        }
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(record, indent=2) + "\n")
+        except OSError as e:
+            raise UsageError(f"--out: cannot write {str(out)!r}: {e.strerror or e}") from e
+        print(f"out: {out}")
+
+
 def _error(message: str) -> int:
     print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
     return 2
@@ -121,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "list":
             print(list_table())
+        elif args.command == "bench":
+            cmd_bench(args)
         else:
             cmd_run(args)
     except (PyroVAEError, UsageError) as e:

@@ -41,12 +41,18 @@ def check_pair(model, guide, x: torch.Tensor) -> None:
         with poutine.block(), torch.no_grad():
             guide_trace = poutine.trace(guide).get_trace(x)
     except Exception as e:  # the guide cannot even read the data: say which and why
-        raise PairingError(f"guide {g} failed on data of shape {tuple(x.shape)}: {e}") from e
+        raise PairingError(
+            f"guide {g} (paired with model {m}) failed on data of shape {tuple(x.shape)}: "
+            f"{_first_line(e)}"
+        ) from e
     try:
         with poutine.block(), torch.no_grad():
             model_trace = poutine.trace(model).get_trace(x)
     except Exception as e:
-        raise PairingError(f"model {m} failed on data of shape {tuple(x.shape)}: {e}") from e
+        raise PairingError(
+            f"model {m} (paired with guide {g}) failed on data of shape {tuple(x.shape)}: "
+            f"{_first_line(e)}"
+        ) from e
 
     in_model, in_guide = _latent_sites(model_trace), _latent_sites(guide_trace)
     missing = sorted(set(in_model) - set(in_guide))
@@ -75,4 +81,9 @@ def check_pair(model, guide, x: torch.Tensor) -> None:
             replayed = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x)
             replayed.log_prob_sum()
     except Exception as e:
-        raise PairingError(f"model {m} cannot score the values guide {g} samples: {e}") from e
+        raise PairingError(f"model {m} cannot score the values guide {g} samples: {_first_line(e)}") from e
+
+
+def _first_line(error: Exception) -> str:
+    """The message of ``error`` without the trace-shape table Pyro appends."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

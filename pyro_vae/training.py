@@ -208,8 +208,19 @@ def fit(
 
 def _guarded_step(elbo, optim, model, guide, rows, frozen, step, history) -> float:
     """One SVI step that refuses to apply non-finite gradients."""
-    with poutine.trace(param_only=True) as capture:
-        loss = elbo.loss_and_grads(model, guide, rows)
+    try:
+        with poutine.trace(param_only=True) as capture:
+            loss = elbo.loss_and_grads(model, guide, rows)
+    except ValueError as e:
+        # Pyro validates distribution arguments: non-finite network outputs surface here.
+        if "found invalid values" not in str(e):
+            raise
+        raise DivergenceError(
+            f"training diverged at step {step}: a distribution received non-finite parameters "
+            f"({str(e).strip().splitlines()[0]}); stopped, and the parameters of step {step - 1} "
+            "were kept (try a smaller lr or check the data)",
+            history,
+        ) from e
     params = [site["value"].unconstrained() for site in capture.trace.nodes.values()]
     params = [p for p in params if id(p) not in frozen and p.requires_grad]
     bad = None

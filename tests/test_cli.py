@@ -240,9 +240,10 @@ def test_help_explains_every_option(command, capsys):
         assert " ".join((action.help % vars(action)).split()) in out
 
 
-def test_module_entry_point_exits_2_without_traceback():
+def test_module_entry_point_exits_2_without_traceback(tmp_path):
+    # Run outside the source tree: there, ``python -m`` would import the uninstalled sources.
     done = subprocess.run(
-        [sys.executable, "-m", "pyro_vae", "run", "nope"], capture_output=True, text=True, cwd=REPO
+        [sys.executable, "-m", "pyro_vae", "run", "nope"], capture_output=True, text=True, cwd=tmp_path
     )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr

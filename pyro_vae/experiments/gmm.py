@@ -7,10 +7,10 @@ the same (θ is 2 × 4, σ fixed), the encoder factorises over the two bits of t
 1. pre-train the encoder by ELBO with the true decoder fixed;
 2. train encoder and decoder jointly by ELBO, starting from the true decoder.
 
-The paper's centres and σ are not given. Ours: one centre at the origin and three on a
-circle of radius r at 90°, 210°, 330°; σ = 0.9, r = 2.2. A point inside the triangle of the
-other three means no labelling of the four centres is a parallelogram, so the truth is far
-from the consistent set (centres affine in the two bits) whatever the codes.
+The paper's centres and σ are not given. Ours (:func:`~pyro_vae.data.gmm_centres`): one
+centre at the origin and three on a circle of radius r = 2.2 at 90°, 210°, 330°; σ = 0.9.
+No labelling of these four centres is a parallelogram, so the truth is far from the
+consistent set (centres affine in the two bits) whatever the codes.
 
 The consistent-set reference (Fig. 2e) is the Gaussian–Bernoulli RBM, fitted by exact maximum
 likelihood; as a control, the same two steps run with the non-factorised
@@ -20,7 +20,6 @@ likelihood; as a control, the same two steps run with the non-factorised
 from __future__ import annotations
 
 import dataclasses
-import math
 import pathlib
 
 import matplotlib.pyplot as plt
@@ -28,7 +27,7 @@ import torch
 
 from pyro_vae import guides, models, plots
 from pyro_vae.consistency import consistency_distance
-from pyro_vae.data import gmm_toy
+from pyro_vae.data import gmm_centres, gmm_toy
 from pyro_vae.enumeration import log_marginal
 from pyro_vae.evaluation import approximation_error, elbo, log_likelihood, tightness_gap
 from pyro_vae.results import Claim, Results
@@ -75,12 +74,6 @@ PROFILES = {
     "paper": Config(profile="paper", n_train=50_000, n_eval=100_000, batch_size=2000,
                     pretrain_steps=10_000, joint_steps=30_000, evaluate_every=1000),
 }
-
-
-def ground_truth_centres(radius: float) -> torch.Tensor:
-    """Codes 00, 01, 10, 11: the origin, then three points on a circle at 90°, 210°, 330°."""
-    angles = [math.pi / 2 + k * 2 * math.pi / 3 for k in range(3)]
-    return torch.tensor([(0.0, 0.0)] + [(radius * math.cos(a), radius * math.sin(a)) for a in angles])
 
 
 def _model_posterior(model, x):
@@ -135,7 +128,7 @@ def measure(model, guide, truth, rbm, x) -> dict:
 
 def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: str = "cpu") -> Results:
     torch.manual_seed(config.seed)
-    centres = ground_truth_centres(config.radius)
+    centres = gmm_centres(config.radius)
     data = gmm_toy(config.n_train, seed=config.seed, centres=centres, sigma=config.sigma)
     held_out = gmm_toy(config.n_eval, seed=config.seed + 10_000, centres=centres, sigma=config.sigma)
     x_eval = held_out.x

@@ -42,8 +42,10 @@ class IWAE(ELBO):
 
     def loss(self, model, guide, *args, **kwargs):
         with torch.no_grad():
-            bound, _ = self._surrogate(model, guide, args, kwargs)
-        loss = -bound.item()
+            log_w, _ = log_importance_weights(
+                model, guide, args, kwargs, self.num_particles, self.max_plate_nesting
+            )
+        loss = -(torch.logsumexp(log_w, 0) - math.log(self.num_particles)).sum().item()
         warn_if_nan(loss, "loss")
         return loss
 
@@ -107,14 +109,18 @@ def _per_point(log_prob, scale, num_particles):
 
 def _vimco_signal(log_w: torch.Tensor) -> torch.Tensor:
     """Learning signal per particle: ``L̂ − L̂_{−k}`` where particle k is replaced by the
-    geometric mean of the others (VIMCO's leave-one-out baseline). For K = 1: ``L̂``."""
+    geometric mean of the others (VIMCO's leave-one-out baseline). For K = 1: ``L̂``.
+
+    The sum over the other particles uses prefix and suffix ``logcumsumexp``: O(K) per point.
+    """
     k = log_w.shape[0]
     bound = torch.logsumexp(log_w, 0) - math.log(k)
     if k == 1:
         return bound.expand_as(log_w)
     mean_others = (log_w.sum(0, keepdim=True) - log_w) / (k - 1)
-    eye = torch.eye(k, dtype=torch.bool, device=log_w.device)
-    # replaced[j, i, b]: log-weights with particle j replaced by the mean of the others.
-    replaced = torch.where(eye[..., None], mean_others[:, None, :], log_w[None, :, :])
-    loo = torch.logsumexp(replaced, 1) - math.log(k)
+    pad = torch.full_like(log_w[:1], -math.inf)
+    prefix = torch.cat([pad, torch.logcumsumexp(log_w, 0)[:-1]])
+    suffix = torch.cat([torch.logcumsumexp(log_w.flip(0), 0).flip(0)[1:], pad])
+    others = torch.logaddexp(prefix, suffix)
+    loo = torch.logaddexp(others, mean_others) - math.log(k)
     return bound - loo

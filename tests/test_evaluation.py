@@ -1,0 +1,289 @@
+"""Tests of ``pyro_vae.evaluation`` against hand-written references.
+
+Discrete case: the E1 mixture of seed 000 §4.1 with a factorised Bernoulli guide, whose
+log-likelihood, ELBO and posterior are written out in plain torch over the 4 codes.
+Continuous case: a linear-Gaussian model (pPCA with one latent dimension), whose marginal
+``N(x; b, W Wᵀ + σ² I)`` and posterior are known in closed form, with a Gaussian guide whose
+latent family is written here as a :class:`~pyro_vae.families.Family` subclass.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pyro_vae.data import gmm_toy
+from pyro_vae.evaluation import (
+    approximation_error,
+    elbo,
+    evaluate,
+    log_likelihood,
+    log_likelihood_per_point,
+    tightness_gap,
+)
+from pyro_vae.families import Family, Gaussian
+from pyro_vae.guides import AmortisedGuide, ExactPosterior, FactorisedBernoulli
+from pyro_vae.models import ExponentialFamilyVAE, GaussianMixture
+from pyro_vae.objectives import make_objective
+
+N = 30
+CODES = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]])  # code k = its bits, MSB first
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+@pytest.fixture
+def pair():
+    data = gmm_toy(n=N, seed=1)
+    torch.manual_seed(1)
+    model = GaussianMixture(data.centres, data.sigma)
+    guide = FactorisedBernoulli(input_dim=2, bits=2, hidden=(8,))
+    return model, guide, data.x
+
+
+# --------------------------------------------------------------------------------------------
+# Hand-written references for the mixture (plain torch).
+# --------------------------------------------------------------------------------------------
+
+
+def hand_log_joint(model, x):
+    """``log p(x, z) = log 1/4 + log N(x | θ_z, σ² I)`` for the 4 codes, shape (n, 4)."""
+    centres = model.centres
+    s2 = model.sigma**2
+    d = x.shape[-1]
+    sq = ((x[:, None, :] - centres[None]) ** 2).sum(-1)
+    return math.log(1 / 4) - 0.5 * sq / s2 - 0.5 * d * math.log(2 * math.pi * s2)
+
+
+def hand_log_q(guide, x):
+    logits = guide.encoder(x)
+    bits = CODES.to(logits.dtype)
+    return (bits * F.logsigmoid(logits)[:, None] + (1 - bits) * F.logsigmoid(-logits)[:, None]).sum(-1)
+
+
+def hand_log_lik(model, x):
+    """Mixture log-density per point: ``logsumexp_z log p(x, z)``."""
+    return torch.logsumexp(hand_log_joint(model, x), -1)
+
+
+def hand_elbo(model, guide, x):
+    log_q = hand_log_q(guide, x)
+    return (log_q.exp() * (hand_log_joint(model, x) - log_q)).sum(-1)
+
+
+def hand_kl_to_posterior(model, guide, x):
+    """``KL(q(z|x) ‖ p(z|x))`` per point, over the 4 codes."""
+    log_q = hand_log_q(guide, x)
+    log_post = hand_log_joint(model, x) - hand_log_lik(model, x)[:, None]
+    return (log_q.exp() * (log_q - log_post)).sum(-1)
+
+
+# --------------------------------------------------------------------------------------------
+# Discrete latent: exact measurements.
+# --------------------------------------------------------------------------------------------
+
+
+def test_exact_log_likelihood_is_the_mixture_density(pair):
+    model, _, x = pair
+    est = log_likelihood(model, x)
+    with torch.no_grad():
+        expected = hand_log_lik(model, x)
+    assert est.exact
+    assert est.value == pytest.approx(expected.mean().item(), rel=1e-12)
+    assert est.se == pytest.approx(expected.std().item() / math.sqrt(N), rel=1e-9)
+    torch.testing.assert_close(log_likelihood_per_point(model, x), expected)
+
+
+def test_exact_elbo_is_the_enum_loss(pair):
+    model, guide, x = pair
+    est = elbo(model, guide, x)
+    loss = make_objective("enum").loss(model, guide, x)
+    assert est.exact and est.se == 0.0
+    assert est.value == pytest.approx(-loss / N, rel=1e-12)
+    with torch.no_grad():
+        assert est.value == pytest.approx(hand_elbo(model, guide, x).mean().item(), rel=1e-12)
+
+
+def test_tightness_gap_is_likelihood_minus_elbo_and_mean_kl(pair):
+    model, guide, x = pair
+    gap = tightness_gap(model, guide, x)
+    assert gap.exact
+    ll, lb = log_likelihood(model, x).value, elbo(model, guide, x).value
+    assert gap.value == pytest.approx(ll - lb, rel=1e-10)
+    with torch.no_grad():
+        kl = hand_kl_to_posterior(model, guide, x).mean().item()
+    assert kl > 0.1  # an untrained guide: the gap is far from 0
+    assert gap.value == pytest.approx(kl, rel=1e-10)
+
+
+def test_exact_posterior_closes_the_gap(pair):
+    model, _, x = pair
+    exact = ExactPosterior(model)
+    gap = tightness_gap(model, exact, x)
+    assert abs(gap.value) < 1e-5
+    assert elbo(model, exact, x).value == pytest.approx(log_likelihood(model, x).value, abs=1e-5)
+
+
+def test_approximation_error_of_a_model_against_itself_is_zero(pair):
+    model, _, x = pair
+    err = approximation_error(model, model, x)
+    assert err.value == 0.0
+    assert err.se == 0.0
+
+
+def test_approximation_error_is_the_likelihood_difference(pair):
+    model, _, x = pair
+    reference = GaussianMixture(model.centres * 1.3, model.sigma)
+    err = approximation_error(model, reference, x)
+    with torch.no_grad():
+        expected = (hand_log_lik(reference, x) - hand_log_lik(model, x)).mean().item()
+    assert abs(expected) > 1e-2
+    assert err.value == pytest.approx(expected, rel=1e-10)
+
+
+def test_evaluate_reports_the_same_numbers(pair):
+    model, guide, x = pair
+    out = evaluate(model, guide, x, reference=model)
+    assert out["elbo"] == pytest.approx(elbo(model, guide, x).value, rel=1e-12)
+    assert out["log_likelihood"] == pytest.approx(log_likelihood(model, x).value, rel=1e-12)
+    assert out["tightness_gap"] == pytest.approx(out["log_likelihood"] - out["elbo"], rel=1e-10)
+    assert out["approximation_error"] == 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# Continuous latent: a linear-Gaussian model, importance-sampled log-likelihood.
+# --------------------------------------------------------------------------------------------
+
+
+class DiagonalNormal(Family):
+    """A Gaussian latent family with predictor ``(mean, log std)`` — written for this test."""
+
+    name = "diagonal_normal"
+
+    def distribution(self, eta):
+        return dist.Normal(eta[..., :1], eta[..., 1:].exp()).to_event(1)
+
+
+SIGMA = 0.5
+W = ((1.0,), (-0.7,))  # D = 2, H = 1
+B = (0.3, -0.2)
+
+
+def linear_gaussian(mean_scale: float = 1.0, std_scale: float = 1.0):
+    """Model ``z ~ N(0, 1)``, ``x ~ N(W z + b, σ² I)`` and a linear Gaussian guide whose mean
+    is ``mean_scale`` × the exact posterior mean and whose std is ``std_scale`` × the exact one."""
+    w, b = torch.tensor(W), torch.tensor(B)
+    decoder = nn.Linear(1, 2)  # depth 0
+    with torch.no_grad():
+        decoder.weight.copy_(w)
+        decoder.bias.copy_(b)
+    prior = dist.Normal(0.0, 1.0).expand([1]).to_event(1)
+    model = ExponentialFamilyVAE(prior, decoder, Gaussian(SIGMA))
+    # exact posterior: variance s² = 1 / (1 + |w|²/σ²), mean s² wᵀ(x − b)/σ²
+    s2 = 1 / (1 + (w**2).sum() / SIGMA**2)
+    encoder = nn.Linear(2, 2)
+    with torch.no_grad():
+        encoder.weight[0] = mean_scale * s2 * w[:, 0] / SIGMA**2
+        encoder.bias[0] = -mean_scale * s2 * (w[:, 0] @ b) / SIGMA**2
+        encoder.weight[1] = 0.0
+        encoder.bias[1] = math.log(std_scale) + 0.5 * math.log(s2)
+    guide = AmortisedGuide(DiagonalNormal(), encoder)
+    return model, guide
+
+
+def linear_gaussian_data(n=10, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    w, b = torch.tensor(W), torch.tensor(B)
+    return b + torch.randn(n, 1, generator=g) @ w.T + SIGMA * torch.randn(n, 2, generator=g)
+
+
+def closed_form_log_lik(x):
+    w, b = torch.tensor(W), torch.tensor(B)
+    cov = w @ w.T + SIGMA**2 * torch.eye(2)
+    return dist.MultivariateNormal(b, cov).log_prob(x)
+
+
+def test_importance_sampling_with_the_exact_posterior_is_exact():
+    """Every importance weight equals p(x): the estimate is exact for any K."""
+    model, guide = linear_gaussian()
+    x = linear_gaussian_data()
+    pyro.set_rng_seed(0)
+    est = log_likelihood(model, x, guide, num_samples=50)
+    assert not est.exact
+    assert est.value == pytest.approx(closed_form_log_lik(x).mean().item(), abs=1e-9)
+
+
+def test_importance_sampled_log_likelihood_matches_closed_form():
+    model, guide = linear_gaussian(mean_scale=0.5, std_scale=1.5)
+    x = linear_gaussian_data()
+    exact = closed_form_log_lik(x).mean().item()
+    values = []
+    for seed in range(10):
+        pyro.set_rng_seed(seed)
+        values.append(log_likelihood(model, x, guide, num_samples=2000).value)
+    values = torch.tensor(values)
+    mean, se = values.mean().item(), values.std().item() / math.sqrt(len(values))
+    assert 0 < se < 0.01  # a real Monte-Carlo error, small enough to catch a wrong term
+    assert abs(mean - exact) <= 3 * se
+
+
+def test_chunk_size_does_not_change_the_estimate():
+    model, guide = linear_gaussian(mean_scale=0.5, std_scale=1.5)
+    x = linear_gaussian_data()
+    by_chunk = {}
+    for chunk in (100, 1000):
+        runs = []
+        for seed in range(12):
+            pyro.set_rng_seed(seed)
+            runs.append(log_likelihood_per_point(model, x, guide, 2000, chunk_size=chunk).mean())
+        by_chunk[chunk] = torch.stack(runs)
+    a, b = by_chunk[100], by_chunk[1000]
+    se_diff = math.sqrt((a.var() / len(a) + b.var() / len(b)).item())
+    assert 0 < se_diff < 0.01
+    assert abs(a.mean() - b.mean()).item() <= 3 * se_diff
+    # each chunked estimate is also the closed form, up to the same Monte-Carlo error
+    exact = closed_form_log_lik(x).mean().item()
+    for runs in (a, b):
+        assert abs(runs.mean().item() - exact) <= 3 * runs.std().item() / math.sqrt(len(runs))
+
+
+def closed_form_elbo(guide, x):
+    """``E_q log p(x | z) + E_q log p(z) + H[q]`` for a Gaussian q = N(m, v), per point."""
+    w, b = torch.tensor(W), torch.tensor(B)
+    eta = guide.encoder(x)
+    m, v = eta[:, 0], (2 * eta[:, 1]).exp()
+    fit = dist.Normal(b + m[:, None] * w[:, 0], SIGMA).log_prob(x).sum(-1)
+    expected_log_lik = fit - (w**2).sum() * v / (2 * SIGMA**2)
+    expected_log_prior = -0.5 * math.log(2 * math.pi) - (m**2 + v) / 2
+    entropy = 0.5 * torch.log(2 * math.pi * math.e * v)
+    return expected_log_lik + expected_log_prior + entropy
+
+
+def test_monte_carlo_elbo_matches_closed_form_within_its_standard_error():
+    model, guide = linear_gaussian(mean_scale=0.5, std_scale=1.5)
+    x = linear_gaussian_data()
+    with torch.no_grad():
+        exact = closed_form_elbo(guide, x).mean().item()
+    pyro.set_rng_seed(0)
+    est = elbo(model, guide, x, num_samples=2000)
+    assert not est.exact and 0 < est.se < 0.05
+    assert abs(est.value - exact) <= 3 * est.se
+    # with the exact posterior the ELBO is the log-likelihood and the gap vanishes
+    model, guide = linear_gaussian()
+    pyro.set_rng_seed(0)
+    assert elbo(model, guide, x, num_samples=10).value == pytest.approx(
+        closed_form_log_lik(x).mean().item(), abs=1e-9
+    )
+    assert abs(tightness_gap(model, guide, x, num_samples=10).value) < 1e-9

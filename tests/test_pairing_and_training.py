@@ -1,0 +1,332 @@
+"""Tests of the acceptance checks and the training loop: ``pairing.check_pair``,
+``training.check_data``, ``training.fit`` and ``training.fit_max_likelihood``.
+
+SPEC ("Reliability"): bad input gets a clear error that says what was wrong and where, before
+any training; a guide that does not match its model is an error naming both sides; a diverging
+run stops with a message and keeps the last good parameters; a seed makes a run reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pyro.distributions as dist
+import pytest
+import torch
+from torch import nn
+
+from pyro_vae.data import gmm_toy
+from pyro_vae.enumeration import log_marginal
+from pyro_vae.errors import ConfigError, DataError, DivergenceError, PairingError
+from pyro_vae.families import Bernoulli, Family, Gaussian, Poisson
+from pyro_vae.guides import AmortisedGuide, FactorisedBernoulli
+from pyro_vae.models import ExponentialFamilyVAE, GaussianMixture, GaussianRBM
+from pyro_vae.training import check_data, fit, fit_max_likelihood
+
+N = 16
+
+
+@pytest.fixture
+def data():
+    return gmm_toy(n=N, seed=0)
+
+
+def make_pair(data, seed=0, learn_sigma=False):
+    torch.manual_seed(seed)
+    model = GaussianMixture(data.centres, data.sigma, learn_sigma=learn_sigma)
+    guide = FactorisedBernoulli(input_dim=2, bits=2, hidden=(8,))
+    return model, guide
+
+
+def snapshot(*modules) -> list[torch.Tensor]:
+    return [p.detach().clone() for m in modules for p in m.parameters()]
+
+
+def assert_same(a: list[torch.Tensor], b: list[torch.Tensor]):
+    assert len(a) == len(b)
+    for s, t in zip(a, b):
+        assert torch.equal(s, t)
+
+
+def name_of(fn) -> str:
+    return re.escape(fn._pyro_name)
+
+
+class GaussianLatent(Family):
+    """A continuous latent family: predictor (mean, log std)."""
+
+    name = "gaussian_latent"
+
+    def distribution(self, eta):
+        return dist.Normal(eta[..., :1], eta[..., 1:].exp()).to_event(1)
+
+
+# --------------------------------------------------------------------------------------------
+# Pairing: a guide that does not fit its model.
+# --------------------------------------------------------------------------------------------
+
+MISMATCHES = {
+    "3 bits for 4 codes": lambda: FactorisedBernoulli(input_dim=2, bits=3, hidden=(8,)),
+    "continuous latent for a discrete model": lambda: AmortisedGuide(GaussianLatent(), nn.Linear(2, 2)),
+    "encoder input_dim 3 for 2-d data": lambda: FactorisedBernoulli(input_dim=3, bits=2, hidden=(8,)),
+}
+
+
+@pytest.mark.parametrize("case", list(MISMATCHES))
+def test_mismatched_guide_is_refused_before_training(data, case):
+    model, _ = make_pair(data)
+    guide = MISMATCHES[case]()
+    before = snapshot(model, guide)
+    with pytest.raises(PairingError, match=name_of(guide)):
+        fit(model, guide, data.x, "elbo", steps=5, lr=0.1, seed=0)
+    assert_same(snapshot(model, guide), before)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "3 bits for 4 codes",
+        "continuous latent for a discrete model",
+        "encoder input_dim 3 for 2-d data",
+    ],
+)
+def test_pairing_error_names_model_and_guide(data, case):
+    model, _ = make_pair(data)
+    guide = MISMATCHES[case]()
+    with pytest.raises(PairingError) as err:
+        fit(model, guide, data.x, "elbo", steps=5)
+    message = str(err.value)
+    assert model._pyro_name in message, message
+    assert guide._pyro_name in message, message
+
+
+def test_mismatched_support_message_says_what_differs(data):
+    model, _ = make_pair(data)
+    guide = MISMATCHES["3 bits for 4 codes"]()
+    with pytest.raises(PairingError, match=r"site 'z' does not match.*upper_bound=3.*upper_bound=7"):
+        fit(model, guide, data.x, "enum", steps=5)
+
+
+# --------------------------------------------------------------------------------------------
+# Data checks.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_data_is_refused_before_training(data, bad):
+    model, guide = make_pair(data)
+    before = snapshot(model, guide)
+    x = data.x.clone()
+    x[5, 1] = bad
+    with pytest.raises(DataError, match=r"non-finite.*index \(5, 1\)"):
+        fit(model, guide, x, "enum", steps=5, lr=0.1)
+    assert_same(snapshot(model, guide), before)
+
+
+def _discrete_model(observation: Family, dim: int = 3) -> ExponentialFamilyVAE:
+    return ExponentialFamilyVAE(dist.Categorical(logits=torch.zeros(4)), nn.Linear(4, dim), observation)
+
+
+@pytest.mark.parametrize(
+    "observation,values,bad,match",
+    [
+        (Bernoulli, "binary", 0.5, r"outside the support, first 0\.5 at index \(2, 1\); expected binary"),
+        (Bernoulli, "binary", 2.0, r"outside the support, first 2 at index \(2, 1\); expected binary"),
+        (Poisson, "counts", -1.0, r"outside the support, first -1 at index \(2, 1\); expected non-negative integer"),
+        (Poisson, "counts", 2.5, r"outside the support, first 2\.5 at index \(2, 1\); expected non-negative integer"),
+    ],
+    ids=["bernoulli-0.5", "bernoulli-2", "poisson-negative", "poisson-fraction"],
+)
+def test_data_outside_the_support_is_refused(observation, values, bad, match):
+    model = _discrete_model(observation())
+    guide = FactorisedBernoulli(input_dim=3, bits=2, hidden=(8,))
+    g = torch.Generator().manual_seed(0)
+    if values == "binary":
+        x = torch.bernoulli(torch.full((10, 3), 0.5), generator=g)
+    else:
+        x = torch.poisson(torch.full((10, 3), 2.0), generator=g)
+    fit(model, guide, x, "enum", steps=1)  # valid data trains
+    before = snapshot(model, guide)
+    x[2, 1] = bad
+    with pytest.raises(DataError, match=match):
+        fit(model, guide, x, "enum", steps=5)
+    assert_same(snapshot(model, guide), before)
+
+
+def test_check_data_refuses_shapes_without_rows(data):
+    model, _ = make_pair(data)
+    with pytest.raises(DataError, match=r"shape \(num_points, \.\.\.\).*got shape \(2,\)"):
+        check_data(model, data.x[0])
+    with pytest.raises(DataError, match=r"got shape \(0, 2\)"):
+        check_data(model, data.x[:0])
+
+
+# --------------------------------------------------------------------------------------------
+# Divergence.
+# --------------------------------------------------------------------------------------------
+
+
+class Breakable(nn.Module):
+    """A decoder that outputs ``value`` everywhere once ``broken`` is set."""
+
+    def __init__(self, inner: nn.Module, value: float):
+        super().__init__()
+        self.inner = inner
+        self.value = value
+        self.broken = False
+
+    def forward(self, z):
+        out = self.inner(z)
+        return out + self.value if self.broken else out
+
+
+def _breaking_run(data, value: float, break_after: int = 3):
+    """Fit with a decoder that breaks after step ``break_after``; snapshot after every step."""
+    torch.manual_seed(0)
+    decoder = Breakable(nn.Linear(4, 2, bias=False), value)
+    model = ExponentialFamilyVAE(dist.Categorical(logits=torch.zeros(4)), decoder, Gaussian(data.sigma))
+    guide = FactorisedBernoulli(input_dim=2, bits=2, hidden=(8,))
+    initial = snapshot(model, guide)
+    snapshots = []
+
+    def evaluate():
+        snapshots.append(snapshot(model, guide))
+        if len(snapshots) == break_after:
+            model.decoder.broken = True
+        return {"n": len(snapshots)}
+
+    with pytest.raises(DivergenceError) as err:
+        fit(model, guide, data.x, "enum", steps=10, lr=0.05, seed=0, evaluate_every=1, evaluate=evaluate)
+    return err.value, initial, snapshots, snapshot(model, guide)
+
+
+def test_infinite_loss_stops_and_keeps_last_good_parameters(data):
+    err, initial, snapshots, final = _breaking_run(data, float("inf"))
+    assert re.search(r"diverged at step 4: loss is inf.*parameters of step 3 were kept", str(err))
+    assert err.history.steps == [1, 2, 3]
+    assert len(err.history.elbo) == 3 and all(math.isfinite(v) for v in err.history.elbo)
+    assert [e["step"] for e in err.history.evaluations] == [1, 2, 3]
+    assert_same(final, snapshots[-1])
+    assert not all(torch.equal(a, b) for a, b in zip(final, initial))  # it did train
+
+
+def test_nan_decoder_output_stops_with_divergence_error(data):
+    err, _, snapshots, final = _breaking_run(data, float("nan"))
+    assert "step 4" in str(err)
+    assert err.history.steps == [1, 2, 3]
+    assert_same(final, snapshots[-1])
+
+
+def _sgd_run(data, lr, steps):
+    model, guide = make_pair(data, learn_sigma=True)
+    return model, guide, lambda: fit(model, guide, data.x, "enum", steps=steps, lr=lr, optimizer="sgd", seed=0)
+
+
+@pytest.mark.parametrize(
+    "lr",
+    [
+        1e10,
+        1e30,
+    ],
+)
+def test_huge_learning_rate_stops_with_divergence_error(data, lr):
+    model, guide, run = _sgd_run(data, lr, steps=10)
+    with pytest.raises(DivergenceError, match=r"diverged at step (\d+)") as err:
+        run()
+    step = int(re.search(r"step (\d+)", str(err.value)).group(1))
+    assert err.value.history.steps == list(range(1, step))
+    # the kept parameters are those of the same seeded run stopped before the bad step
+    ref_model, ref_guide, ref_run = _sgd_run(data, lr, steps=step - 1)
+    ref_run()
+    assert_same(snapshot(model, guide), snapshot(ref_model, ref_guide))
+
+
+# --------------------------------------------------------------------------------------------
+# The loop: freezing, steps and epochs, evaluations, seeds.
+# --------------------------------------------------------------------------------------------
+
+
+def test_freeze_keeps_the_model_fixed_and_trains_the_guide(data):
+    model, guide = make_pair(data, learn_sigma=True)
+    model_before, guide_before = snapshot(model), snapshot(guide)
+    fit(model, guide, data.x, "enum", steps=5, lr=0.1, freeze=[model])
+    assert_same(snapshot(model), model_before)
+    assert all(not torch.equal(a, b) for a, b in zip(snapshot(guide), guide_before))
+    assert all(p.requires_grad for p in model.parameters())  # restored afterwards
+    fit(model, guide, data.x, "enum", steps=1, lr=0.1)  # and trainable again without freeze
+    assert not all(torch.equal(a, b) for a, b in zip(snapshot(model), model_before))
+
+
+@pytest.mark.parametrize("batch_size", [5, 8, 16, 100])
+def test_epochs_run_ceil_n_over_batch_steps_each(data, batch_size):
+    model, guide = make_pair(data)
+    history = fit(model, guide, data.x, "enum", epochs=2, batch_size=batch_size)
+    expected = math.ceil(N / min(batch_size, N)) * 2
+    assert history.steps == list(range(1, expected + 1))
+    assert len(history.elbo) == expected
+
+
+def test_steps_and_epochs_together_is_a_config_error(data):
+    model, guide = make_pair(data)
+    before = snapshot(model, guide)
+    with pytest.raises(ConfigError, match=r"exactly one of steps= or epochs="):
+        fit(model, guide, data.x, "enum", steps=3, epochs=1)
+    with pytest.raises(ConfigError, match=r"exactly one of steps= or epochs="):
+        fit(model, guide, data.x, "enum")
+    assert_same(snapshot(model, guide), before)
+
+
+def test_evaluations_are_stored_at_the_right_steps(data):
+    model, guide = make_pair(data)
+    calls = []
+
+    def evaluate():
+        calls.append(1)
+        return {"calls": len(calls)}
+
+    history = fit(model, guide, data.x, "enum", steps=10, evaluate_every=3, evaluate=evaluate)
+    assert [e["step"] for e in history.evaluations] == [3, 6, 9, 10]
+    assert [e["calls"] for e in history.evaluations] == [1, 2, 3, 4]
+    with pytest.raises(ConfigError, match=r"evaluate_every= needs an evaluate= callback"):
+        fit(model, guide, data.x, "enum", steps=2, evaluate_every=1)
+
+
+def test_seeded_fits_are_reproducible(data):
+    def run(seed):
+        model, guide = make_pair(data)
+        fit(model, guide, data.x, "elbo", epochs=2, batch_size=5, lr=0.05, seed=seed)
+        return snapshot(model, guide)
+
+    first, again, other = run(3), run(3), run(4)
+    assert_same(first, again)
+    assert not all(torch.equal(a, b) for a, b in zip(first, other))
+
+
+# --------------------------------------------------------------------------------------------
+# Maximum likelihood.
+# --------------------------------------------------------------------------------------------
+
+
+def test_fit_max_likelihood_reaches_a_stationary_point():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        data = gmm_toy(n=100, seed=0)
+        rbm = GaussianRBM.from_centres(data.centres, data.sigma)
+        params = list(rbm.parameters())
+
+        def value_and_grad_norm():
+            value = log_marginal(rbm, data.x).mean()
+            grads = torch.autograd.grad(value, params)
+            return value.item(), torch.cat([g.flatten() for g in grads]).norm().item()
+
+        start, start_grad = value_and_grad_norm()
+        result = fit_max_likelihood(rbm, data.x)
+        end, end_grad = value_and_grad_norm()
+    finally:
+        torch.set_default_dtype(old)
+    assert end == pytest.approx(result, rel=1e-12)
+    assert end >= start + 0.5  # it climbed (the centres of E1 are far from an RBM's)
+    assert start_grad > 0.1
+    assert end_grad < 1e-4
