@@ -16,10 +16,11 @@ import math
 import torch
 
 
-def _weighted_projection(basis: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """The ``weights``-orthogonal projector onto the column span of ``basis``."""
+def _project(basis: torch.Tensor, weights: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """``P table`` with P the ``weights``-orthogonal projector onto the columns of ``basis``
+    (along the rows of ``table``), without forming the rows × rows matrix P."""
     gram = basis.T @ (weights[:, None] * basis)
-    return basis @ torch.linalg.pinv(gram, hermitian=True) @ (basis.T * weights)
+    return basis @ (torch.linalg.pinv(gram, hermitian=True) @ (basis.T @ (weights[:, None] * table)))
 
 
 def glm_residual(
@@ -30,9 +31,9 @@ def glm_residual(
     centred = centred - (w_x @ centred)[None, :]
     nu_c = nu - w_x @ nu
     psi_c = psi - w_z @ psi
-    p_x = _weighted_projection(nu_c, w_x)
-    p_z = _weighted_projection(psi_c, w_z)
-    return centred - p_x @ centred @ p_z.T
+    fitted = _project(nu_c, w_x, centred)
+    fitted = _project(psi_c, w_z, fitted.T).T
+    return centred - fitted
 
 
 def consistency_distance(model, guide, x: torch.Tensor) -> dict[str, float]:
