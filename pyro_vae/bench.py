@@ -205,8 +205,8 @@ def bench_gmm(
     # level: the library proper does not depend on the experiments).
     from .data import gmm_centres, gmm_toy
     from .experiments.gmm import Config
-    from .models import GaussianMixture
     from .guides import FactorisedBernoulli
+    from .models import GaussianMixture
 
     threads = available_cpus() if threads is None else threads
     for name, value in (("steps", steps), ("repeats", repeats), ("batch_size", batch_size),

@@ -12,13 +12,13 @@ import pyro
 import pytest
 import torch
 from pyro import poutine
+from pyro_vae.guides import FactorisedBernoulli
+from pyro_vae.models import GaussianMixture
 
 from pyro_vae.bench import BENCH_OBJECTIVES, HandWrittenE1, bench_gmm, markdown_table
 from pyro_vae.cli import build_parser, main
 from pyro_vae.data import gmm_centres, gmm_toy
 from pyro_vae.errors import ConfigError
-from pyro_vae.guides import FactorisedBernoulli
-from pyro_vae.models import GaussianMixture
 from pyro_vae.objectives import make_objective
 
 FIELDS = {"regime", "objective", "library_ms", "hand_written_ms", "ratio", "loss", "loss_difference", "threads"}

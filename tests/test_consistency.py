@@ -13,22 +13,17 @@ import math
 
 import pytest
 import torch
+from pyro_vae.guides import FactorisedBernoulli
+from pyro_vae.models import GaussianMixture, GaussianRBM
 
 from pyro_vae.consistency import consistency_distance, glm_residual
 from pyro_vae.data import gmm_toy
 from pyro_vae.families import code_bits
-from pyro_vae.guides import FactorisedBernoulli
-from pyro_vae.models import GaussianMixture, GaussianRBM
 
 SIGMA = 0.8
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 @pytest.fixture

@@ -16,9 +16,11 @@ import pyro.distributions as dist
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import e1_pair
+from pyro_vae.guides import AmortisedGuide, ExactPosterior
+from pyro_vae.models import ExponentialFamilyVAE, GaussianMixture
 from torch import nn
 
-from pyro_vae.data import gmm_toy
 from pyro_vae.evaluation import (
     approximation_error,
     elbo,
@@ -28,29 +30,19 @@ from pyro_vae.evaluation import (
     tightness_gap,
 )
 from pyro_vae.families import Family, Gaussian
-from pyro_vae.guides import AmortisedGuide, ExactPosterior, FactorisedBernoulli
-from pyro_vae.models import ExponentialFamilyVAE, GaussianMixture
 from pyro_vae.objectives import make_objective
 
 N = 30
 CODES = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]])  # code k = its bits, MSB first
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 @pytest.fixture
 def pair():
-    data = gmm_toy(n=N, seed=1)
-    torch.manual_seed(1)
-    model = GaussianMixture(data.centres, data.sigma)
-    guide = FactorisedBernoulli(input_dim=2, bits=2, hidden=(8,))
-    return model, guide, data.x
+    """The E1 model with its true centres, an untrained small guide, and N data points."""
+    return e1_pair(N, seed=1)
 
 
 # --------------------------------------------------------------------------------------------

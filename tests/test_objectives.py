@@ -16,12 +16,10 @@ import pyro
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import e1_pair
 from pyro import poutine
 
-from pyro_vae.data import gmm_toy
 from pyro_vae.errors import ConfigError
-from pyro_vae.guides import FactorisedBernoulli
-from pyro_vae.models import GaussianMixture
 from pyro_vae.objectives import OBJECTIVES, make_objective
 
 N = 20  # data points
@@ -29,23 +27,13 @@ BITS = 2
 CODES = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]])  # code k = its bits, MSB first
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    """Exact comparisons in double precision; the default dtype is restored afterwards."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 @pytest.fixture
 def pair():
-    """The E1 model with its true centres, an untrained small guide, and 20 data points."""
-    data = gmm_toy(n=N, seed=0)
-    torch.manual_seed(0)
-    model = GaussianMixture(data.centres, data.sigma)
-    guide = FactorisedBernoulli(input_dim=2, bits=BITS, hidden=(8,))
-    return model, guide, data.x
+    """The E1 model with its true centres, an untrained small guide, and N data points."""
+    return e1_pair(N, seed=0)
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,14 +14,14 @@ import re
 import pyro.distributions as dist
 import pytest
 import torch
+from pyro_vae.guides import AmortisedGuide, FactorisedBernoulli
+from pyro_vae.models import ExponentialFamilyVAE, GaussianMixture, GaussianRBM
 from torch import nn
 
 from pyro_vae.data import gmm_toy
 from pyro_vae.enumeration import log_marginal
 from pyro_vae.errors import ConfigError, DataError, DivergenceError, PairingError
 from pyro_vae.families import Bernoulli, Family, Gaussian, Poisson
-from pyro_vae.guides import AmortisedGuide, FactorisedBernoulli
-from pyro_vae.models import ExponentialFamilyVAE, GaussianMixture, GaussianRBM
 from pyro_vae.training import check_data, fit, fit_max_likelihood
 
 N = 16

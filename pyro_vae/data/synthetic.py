@@ -9,6 +9,7 @@ import torch
 
 from pyro_vae.errors import ConfigError
 
+
 def gmm_centres(radius: float = 2.2) -> torch.Tensor:
     """Ground-truth centres of E1 (our choice: seed 000 gives no numbers), rows = codes 00..11.
 

@@ -29,8 +29,8 @@ import torch
 from pyro_vae import guides, models, plots
 from pyro_vae.consistency import consistency_distance
 from pyro_vae.data import gmm_centres, gmm_toy
-from pyro_vae.families import code_bits
 from pyro_vae.evaluation import approximation_error, elbo, log_likelihood, tightness_gap
+from pyro_vae.families import code_bits
 from pyro_vae.results import Claim, Results
 from pyro_vae.training import fit, fit_max_likelihood
 
