@@ -1,15 +1,14 @@
-"""Figures, drawn with matplotlib's Agg backend (no screen needed)."""
+"""Figures. Experiments draw on ``matplotlib.figure.Figure`` objects and save them as PNG with
+the Agg canvas, so nothing needs a screen and pyplot's global state (and a notebook's inline
+backend) is left alone; the drawing functions take any ``Axes``, pyplot's included."""
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
+import numpy as np
+import torch
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 #: One colour per latent code (00, 01, 10, 11, ...).
 CODE_COLOURS = np.array(
@@ -56,11 +55,16 @@ def _finish(ax, centres, title):
 
 
 def code_legend(fig, bits: int):
-    handles = [plt.Rectangle((0, 0), 1, 1, color=CODE_COLOURS[k]) for k in range(2**bits)]
+    handles = [Rectangle((0, 0), 1, 1, color=CODE_COLOURS[k]) for k in range(2**bits)]
     fig.legend(handles, [f"z = {s}" for s in code_labels(bits)], loc="lower center",
                ncol=2**bits, fontsize=8, frameon=False)
 
 
-def save(fig, path) -> None:
+def figure(**kwargs) -> Figure:
+    """A figure that belongs to no pyplot window (``Figure(**kwargs)``)."""
+    return Figure(**kwargs)
+
+
+def save(fig: Figure, path) -> None:
+    """Write ``fig`` as a PNG (Agg canvas)."""
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)

@@ -20,7 +20,7 @@ from pyro import poutine
 from pyro.infer import ELBO
 from pyro.infer.util import zero_grads
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .errors import ConfigError, DataError, DivergenceError
 from .families import check_finite

@@ -23,7 +23,6 @@ import dataclasses
 import itertools
 import pathlib
 
-import matplotlib.pyplot as plt
 import torch
 
 from pyro_vae import guides, models, plots
@@ -258,13 +257,15 @@ def _figures(out_dir, config, truth, rbm, model, guide, joint, negative_entropy)
             (plots.decision_map, _model_posterior(rbm, points), rbm.centres.detach(),
              "(e) Gaussian RBM, max. likelihood"),
         ]
-    fig, axes = plt.subplots(1, 5, figsize=(18, 3.9), gridspec_kw={"wspace": 0.35})
+    fig = plots.figure(figsize=(18, 3.9))
+    axes = fig.subplots(1, 5, gridspec_kw={"wspace": 0.35})
     for ax, (draw, probs, centres, title) in zip(axes, panels):
         draw(ax, probs, size, extent, centres, title)
     plots.code_legend(fig, 2)
     plots.save(fig, out_dir / "decision_maps.png")
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = plots.figure(figsize=(6, 4))
+    ax = fig.subplots()
     steps = [row["step"] for row in joint.evaluations]
     ax.plot(steps, [row["elbo"] for row in joint.evaluations], label="ELBO")
     ax.plot(steps, [row["log_likelihood"] for row in joint.evaluations], label="log-likelihood")
