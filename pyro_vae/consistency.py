@@ -52,7 +52,7 @@ def consistency_distance(model, guide, x: torch.Tensor) -> dict[str, float]:
         nu = model.observation.sufficient_statistic(x).double()
         psi = guide.family.sufficient_statistic(codes).double()
         w_z = prior.log_prob(codes).exp().double()
-    w_x = torch.full((x.shape[0],), 1.0 / x.shape[0], dtype=torch.double)
+    w_x = torch.full((x.shape[0],), 1.0 / x.shape[0], dtype=torch.double, device=x.device)
     residual = glm_residual(table, nu, psi, w_x, w_z)
     centred = table - (table @ w_z)[:, None]
     centred = centred - (w_x @ centred)[None, :]

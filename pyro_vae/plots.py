@@ -31,7 +31,7 @@ def code_labels(bits: int) -> list[str]:
 
 def posterior_map(ax, probs: torch.Tensor, size: int, extent, centres=None, title: str = ""):
     """Colour each point by the posterior mixture of code colours (seed 000 Fig. 2a)."""
-    colours = probs.detach().cpu().numpy() @ CODE_COLOURS[: probs.shape[-1]]
+    colours = np.clip(probs.detach().cpu().numpy() @ CODE_COLOURS[: probs.shape[-1]], 0.0, 1.0)
     ax.imshow(colours.reshape(size, size, 3), origin="lower", extent=extent)
     _finish(ax, centres, title)
 

@@ -51,8 +51,9 @@ def gmm_toy(
     if not sigma > 0:
         raise ConfigError(f"gmm_toy: sigma must be positive, got {sigma!r}")
     centres = gmm_centres() if centres is None else centres
-    centres = torch.as_tensor(centres, dtype=torch.get_default_dtype())
-    g = torch.Generator().manual_seed(seed)
-    z = torch.randint(centres.shape[0], (n,), generator=g)
-    x = centres[z] + sigma * torch.randn(n, centres.shape[1], generator=g)
+    # Drawn on the CPU, so that a seed gives the same data on every device.
+    centres = torch.as_tensor(centres, dtype=torch.get_default_dtype(), device="cpu")
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    z = torch.randint(centres.shape[0], (n,), generator=g, device="cpu")
+    x = centres[z] + sigma * torch.randn(n, centres.shape[1], generator=g, device="cpu")
     return GMMToy(x=x, z=z, centres=centres, sigma=float(sigma))

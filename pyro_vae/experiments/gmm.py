@@ -117,17 +117,17 @@ def _agreement(p, reference) -> float:
     return max((ours == sym[theirs]).double().mean().item() for sym in code_symmetries(bits))
 
 
-def _train_pair(guide, truth, data, config, progress, evaluate=None):
+def _train_pair(guide, truth, x, config, progress, evaluate=None):
     """Step 1 (encoder only) and step 2 (joint) of seed 000 §4.1; returns model and histories."""
     model = models.GaussianMixture(truth.centres, truth.sigma)
     common = dict(objective=config.objective, batch_size=config.batch_size, progress=progress)
-    pre = fit(model, guide, data.x, steps=config.pretrain_steps, lr=config.pretrain_lr,
+    pre = fit(model, guide, x, steps=config.pretrain_steps, lr=config.pretrain_lr,
               freeze=[model], **common)
     before = model_state(model, guide)
     tracking = {}
     if evaluate is not None:
         tracking = dict(evaluate_every=config.evaluate_every, evaluate=lambda: evaluate(model, guide))
-    joint = fit(model, guide, data.x, steps=config.joint_steps, lr=config.lr, **tracking, **common)
+    joint = fit(model, guide, x, steps=config.joint_steps, lr=config.lr, **tracking, **common)
     return model, before, pre, joint
 
 
@@ -160,22 +160,28 @@ def measure(model, guide, truth, rbm, x) -> dict:
 
 
 def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: str = "cpu") -> Results:
+    # Every tensor and module made inside this block lives on ``device``.
+    with torch.device(device):
+        return _run(config, out_dir, progress, device)
+
+
+def _run(config: Config, out_dir: pathlib.Path, progress: bool, device: str) -> Results:
     torch.manual_seed(config.seed)
     centres = gmm_centres(config.radius)
     data = gmm_toy(config.n_train, seed=config.seed, centres=centres, sigma=config.sigma)
-    held_out = gmm_toy(config.n_eval, seed=config.seed + 10_000, centres=centres, sigma=config.sigma)
-    x_eval = held_out.x
+    x = data.x.to(device)
+    x_eval = gmm_toy(config.n_eval, seed=config.seed + 10_000, centres=centres, sigma=config.sigma).x.to(device)
     truth = models.GaussianMixture(centres, config.sigma)
     negative_entropy = log_likelihood(truth, x_eval)
 
-    rbm = best_rbm(centres, config.sigma, data.x, config.rbm_restarts)
+    rbm = best_rbm(centres, config.sigma, x, config.rbm_restarts)
 
     def evaluate(model, guide):
         return {"elbo": elbo(model, guide, x_eval).value,
                 "log_likelihood": log_likelihood(model, x_eval).value}
 
     guide = guides.FactorisedBernoulli(2, bits=2, hidden=config.hidden)
-    model, before_state, pre, joint = _train_pair(guide, truth, data, config, progress, evaluate)
+    model, before_state, pre, joint = _train_pair(guide, truth, x, config, progress, evaluate)
     after = measure(model, guide, truth, rbm, x_eval)
     after_state = model_state(model, guide)
     before = measure(_restore(before_state, guide, config.sigma), guide, truth, rbm, x_eval)
@@ -193,7 +199,7 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
     }
     if config.exact_guide_control:
         exact = guides.ExactCategorical(2, 4, hidden=config.hidden)
-        exact_model, *_ = _train_pair(exact, truth, data, config, progress)
+        exact_model, *_ = _train_pair(exact, truth, x, config, progress)
         control = measure(exact_model, exact, truth, rbm, x_eval)
         metrics.update({f"exact_guide_{k}": control[k] for k in
                         ("elbo", "log_likelihood", "tightness_gap", "approximation_error")})
