@@ -149,7 +149,7 @@ def _library_step_fn(model, guide, objective: str, lr: float) -> Callable[[torch
     counter = iter(range(1, 2**62))
 
     def step(rows: torch.Tensor) -> float:
-        return _guarded_step(elbo, optim, model, guide, rows, set(), next(counter), history)
+        return _guarded_step(elbo, optim, model, guide, rows, next(counter), history)
 
     return step
 

@@ -71,8 +71,8 @@ def check_data(model, x, where: str = "x") -> None:
         check_finite(x, where)
 
 
-def _frozen_parameters(freeze) -> set[int]:
-    ids = set()
+def _frozen_parameters(freeze) -> list[nn.Parameter]:
+    frozen = []
     for item in freeze:
         if not isinstance(item, nn.Module):
             raise ConfigError(
@@ -81,8 +81,8 @@ def _frozen_parameters(freeze) -> set[int]:
         params = list(item.parameters())
         if not params:
             raise ConfigError(f"freeze: {display_name(item)} has no parameters to freeze")
-        ids.update(id(p) for p in params)
-    return ids
+        frozen.extend(params)
+    return frozen
 
 
 def _positive_int(name, value, allow_none=True):
@@ -159,7 +159,7 @@ def fit(
         optim = optimizer
     else:
         raise ConfigError(f"optimizer must be a name or a pyro.optim.PyroOptim, got {type(optimizer).__name__}")
-    frozen = _frozen_parameters(freeze)
+    frozen_params = _frozen_parameters(freeze)
 
     if device is not None:
         device = torch.device(device)
@@ -179,7 +179,6 @@ def fit(
         progress = sys.stderr.isatty()
 
     history = History(objective=objective_name)
-    frozen_params = [p for m in freeze for p in m.parameters()]
     saved_flags = [p.requires_grad for p in frozen_params]
     for p in frozen_params:
         p.requires_grad_(False)
@@ -192,7 +191,7 @@ def fit(
             if k == 0 and batch < n:
                 order = torch.randperm(n, device=x.device)
             rows = x if batch == n else x[order[k * batch : (k + 1) * batch]]
-            loss = _guarded_step(elbo, optim, model, guide, rows, frozen, step, history)
+            loss = _guarded_step(elbo, optim, model, guide, rows, step, history)
             history.steps.append(step)
             history.elbo.append(-loss / rows.shape[0])
             if progress and step % 50 == 0:
@@ -206,8 +205,9 @@ def fit(
     return history
 
 
-def _guarded_step(elbo, optim, model, guide, rows, frozen, step, history) -> float:
-    """One SVI step that refuses to apply non-finite gradients."""
+def _guarded_step(elbo, optim, model, guide, rows, step, history) -> float:
+    """One SVI step that refuses to apply non-finite gradients; frozen parameters (those with
+    ``requires_grad`` off) are left out of the update."""
     try:
         with poutine.trace(param_only=True) as capture:
             loss = elbo.loss_and_grads(model, guide, rows)
@@ -222,7 +222,7 @@ def _guarded_step(elbo, optim, model, guide, rows, frozen, step, history) -> flo
             history,
         ) from e
     params = [site["value"].unconstrained() for site in capture.trace.nodes.values()]
-    params = [p for p in params if id(p) not in frozen and p.requires_grad]
+    params = [p for p in params if p.requires_grad]
     bad = None
     if not math.isfinite(loss):
         bad = f"loss is {loss}"
