@@ -71,6 +71,17 @@ def check_data(model, x, where: str = "x") -> None:
         check_finite(x, where)
 
 
+def _check_dtype(x, *modules) -> None:
+    """Data and parameters must share a dtype: say so instead of letting torch fail mid-step."""
+    for fn in modules:
+        param = next(iter(fn.parameters()), None) if isinstance(fn, nn.Module) else None
+        if param is not None and param.dtype != x.dtype:
+            raise DataError(
+                f"x has dtype {x.dtype} but {display_name(fn)} has parameters of dtype "
+                f"{param.dtype}; convert one of them (e.g. x.to({param.dtype}) or .to({x.dtype}))"
+            )
+
+
 def _frozen_parameters(freeze) -> list[nn.Parameter]:
     frozen = []
     for item in freeze:
@@ -167,6 +178,7 @@ def fit(
         for fn in (model, guide):
             if isinstance(fn, nn.Module):
                 fn.to(device)
+    _check_dtype(x, model, guide)
     if seed is not None:
         pyro.set_rng_seed(seed)
     check_pair(model, guide, x[: min(len(x), 8)])

@@ -24,6 +24,8 @@ from pyro_vae.errors import ConfigError, DataError, DivergenceError, PairingErro
 from pyro_vae.families import Bernoulli, Family, Gaussian, Poisson
 from pyro_vae.training import check_data, fit, fit_max_likelihood
 
+from conftest import e1_pair
+
 N = 16
 
 
@@ -330,3 +332,9 @@ def test_fit_max_likelihood_reaches_a_stationary_point():
     assert end >= start + 0.5  # it climbed (the centres of E1 are far from an RBM's)
     assert start_grad > 0.1
     assert end_grad < 1e-4
+
+
+def test_data_of_another_dtype_is_a_data_error():
+    model, guide, x = e1_pair(16, seed=0)
+    with pytest.raises(DataError, match=r"x has dtype torch.float64 but GaussianMixture_\d+ has parameters of dtype torch.float32"):
+        fit(model, guide, x.double(), "enum", steps=1)
