@@ -1,12 +1,18 @@
-"""How far a decoder is from the consistent set Θ_Φ (seed 000 Thm 1, Prop. A.1).
+"""How far a model is from the consistent set Θ_Φ (seed 000 Thm 1, eq. 3, 7; Prop. A.1).
 
-A decoder is consistent with an encoder family of statistic ψ when
-``log p(x | z) = log h̃(x) + <ν(x), W ψ(z)> − Ã(z)`` (eq. 5/20). Given the table
-``L[x, z] = log p_θ(x | z)`` over data points x and latent values z, the best such fit is a
-weighted least-squares projection, as in the proof of Prop. A.1: the free terms ``log h̃(x)``
-and ``Ã(z)`` remove the weighted means over z and over x, and what is left is projected on
-``ν_c(x) W ψ_c(z)ᵀ`` (both statistics centred). The residual, weighted by ``p_d(x) p(z)``, is
-the part of the decoder that no GLM in ψ can express.
+The ELBO can be tight only if the model's posterior lies in the encoder family of statistic ψ:
+``log p_θ(z | x) = <ψ(z), g(x)> − B(x) + log h′(z)``. By Bayes, with
+
+    T(x, z) = log p_θ(x | z) + log p(z) − log h′(z),
+
+that says: after removing a function of x alone, T is ``<ψ(z), g(x)>``; and since the decoder
+is an exponential family in ν(x), g must be affine in ν (Thm 1: the joint is a harmonium, eq. 7).
+So θ ∈ Θ_Φ exactly when the row-centred table ``T_c`` lies in ``span{ν_e(x)} ⊗ span{ψ_c(z)}``,
+with ν_e = (ν, 1) (eq. 27) and ψ_c the centred statistic. As in the proof of Prop. A.1, the
+best fit is a weighted least-squares projection (weights p_d(x) over data points and p(z)
+over latent values); the residual is the part of the model that no consistent model expresses.
+Note the prior enters: with a fixed uniform prior, a mixture whose centres are affine in the
+bits is consistent only if ``|μ(z)|²`` is affine in the bits too.
 """
 
 from __future__ import annotations
@@ -23,39 +29,47 @@ def _project(basis: torch.Tensor, weights: torch.Tensor, table: torch.Tensor) ->
     return basis @ (torch.linalg.pinv(gram, hermitian=True) @ (basis.T @ (weights[:, None] * table)))
 
 
+def _centre_rows(table: torch.Tensor, w_z: torch.Tensor) -> torch.Tensor:
+    return table - (table @ w_z)[:, None]
+
+
 def glm_residual(
-    log_lik: torch.Tensor, nu: torch.Tensor, psi: torch.Tensor, w_x: torch.Tensor, w_z: torch.Tensor
+    log_joint: torch.Tensor, nu: torch.Tensor, psi: torch.Tensor, w_x: torch.Tensor, w_z: torch.Tensor
 ) -> torch.Tensor:
-    """Residual of ``log_lik`` (rows x, columns z) after the best GLM fit (see module doc)."""
-    centred = log_lik - (log_lik @ w_z)[:, None]
-    centred = centred - (w_x @ centred)[None, :]
-    nu_c = nu - w_x @ nu
+    """Residual of ``T`` (rows x, columns z) after the best harmonium fit (see module doc).
+
+    :param log_joint: ``T(x, z) = log p(x|z) + log p(z) − log h′(z)``, shape (n, K).
+    :param nu: ν(x), shape (n, d); ``psi``: ψ(z), shape (K, m); ``w_x``, ``w_z``: weights.
+    """
+    centred = _centre_rows(log_joint, w_z)
+    nu_e = torch.cat([nu, torch.ones_like(nu[:, :1])], -1)
     psi_c = psi - w_z @ psi
-    fitted = _project(nu_c, w_x, centred)
+    fitted = _project(nu_e, w_x, centred)
     fitted = _project(psi_c, w_z, fitted.T).T
     return centred - fitted
 
 
 def consistency_distance(model, guide, x: torch.Tensor) -> dict[str, float]:
-    """Distance of the model's decoder from the GLM decoders consistent with the guide family.
+    """Distance of the model (prior and decoder) from the set consistent with the guide family.
 
     Needs a model with a discrete prior ``model.prior``, ``model.likelihood(z)`` and
-    ``model.observation`` (ν), and a guide with a latent ``family`` (ψ). Returns
-    ``distance``: the weighted RMS residual in nats (0 exactly on the consistent set), and
-    ``relative``: that residual over the RMS of the centred table (the share of the
-    z-dependence of log p(x | z) that is not GLM).
+    ``model.observation`` (ν), and a guide with a latent ``family`` (ψ, h′). Returns
+    ``distance``: the weighted RMS residual in nats (0 exactly on Θ_Φ), and ``relative``: that
+    residual over the RMS of the row-centred table, i.e. the share of the posterior's
+    dependence on z that no consistent model expresses.
     """
     prior = model.prior
     codes = prior.enumerate_support(expand=False).reshape(-1)
     with torch.no_grad():
-        table = model.likelihood(codes).log_prob(x.unsqueeze(-2)).double()
+        log_prior = prior.log_prob(codes)
+        table = model.likelihood(codes).log_prob(x.unsqueeze(-2)) + log_prior
+        table = (table - guide.family.log_base_measure(codes)).double()
         nu = model.observation.sufficient_statistic(x).double()
         psi = guide.family.sufficient_statistic(codes).double()
-        w_z = prior.log_prob(codes).exp().double()
+        w_z = log_prior.exp().double()
     w_x = torch.full((x.shape[0],), 1.0 / x.shape[0], dtype=torch.double, device=x.device)
     residual = glm_residual(table, nu, psi, w_x, w_z)
-    centred = table - (table @ w_z)[:, None]
-    centred = centred - (w_x @ centred)[None, :]
+    centred = _centre_rows(table, w_z)
     weight = w_x[:, None] * w_z[None, :]
     distance = math.sqrt((weight * residual**2).sum().item())
     scale = math.sqrt((weight * centred**2).sum().item())

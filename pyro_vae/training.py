@@ -26,6 +26,7 @@ from .errors import ConfigError, DataError, DivergenceError
 from .families import check_finite
 from .objectives import make_objective
 from .pairing import check_pair, display_name
+from .validation import check_device, check_positive_int, check_seed
 
 OPTIMIZERS = {
     "adam": pyro.optim.Adam,
@@ -96,13 +97,6 @@ def _frozen_parameters(freeze) -> list[nn.Parameter]:
     return frozen
 
 
-def _positive_int(name, value, allow_none=True):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive int, got {value!r}")
-
-
 def fit(
     model,
     guide,
@@ -145,10 +139,15 @@ def fit(
     check_data(model, x)
     if (steps is None) == (epochs is None):
         raise ConfigError("give exactly one of steps= or epochs=")
-    _positive_int("steps", steps)
-    _positive_int("epochs", epochs)
-    _positive_int("batch_size", batch_size)
-    _positive_int("evaluate_every", evaluate_every)
+    for name, value in (("steps", steps), ("epochs", epochs), ("batch_size", batch_size),
+                        ("evaluate_every", evaluate_every)):
+        check_positive_int(name, value, allow_none=True)
+    if batch_size is not None and batch_size > x.shape[0]:
+        raise ConfigError(f"batch_size={batch_size} exceeds the {x.shape[0]} data points")
+    if seed is not None:
+        check_seed(seed)
+    if device is not None:
+        device = torch.device(check_device(device))
     if evaluate_every is not None and evaluate is None:
         raise ConfigError("evaluate_every= needs an evaluate= callback")
     if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 and math.isfinite(lr)):
@@ -173,7 +172,6 @@ def fit(
     frozen_params = _frozen_parameters(freeze)
 
     if device is not None:
-        device = torch.device(device)
         x = x.to(device)
         for fn in (model, guide):
             if isinstance(fn, nn.Module):

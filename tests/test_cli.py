@@ -72,9 +72,9 @@ def test_make_config_rejects_unknown_profile(fake):
         experiments.make_config(fake, "huge")
 
 
-@pytest.mark.parametrize("seed", [-1, 1.5, "3", True])
+@pytest.mark.parametrize("seed", [-1, 1.5, "3", True, 2**32])
 def test_make_config_rejects_bad_seed(fake, seed):
-    with pytest.raises(ConfigError, match="seed must be a non-negative integer"):
+    with pytest.raises(ConfigError, match=r"seed must be an integer in 0\.\.4294967295"):
         experiments.make_config(fake, "smoke", seed=seed)
 
 
@@ -191,9 +191,11 @@ def test_bad_device_exits_2_before_training(fake, tmp_path, capsys, monkeypatch,
     assert fake.LAST_CALL == {} and not out.exists()
 
 
-def test_negative_seed_exits_2(fake, capsys):
-    assert main(["run", "fake", "--seed", "-3"]) == 2
-    assert "seed must be a non-negative integer" in one_line_error(capsys)
+@pytest.mark.parametrize("seed", ["-3", "99999999999"])
+def test_out_of_range_seed_exits_2(fake, capsys, tmp_path, seed):
+    assert main(["run", "fake", "--seed", seed, "--out", str(tmp_path / "o")]) == 2
+    assert "seed must be an integer in 0..4294967295" in one_line_error(capsys)
+    assert not (tmp_path / "o").exists()  # refused before the output folder is made
 
 
 def test_existing_non_empty_out_exits_2(fake, tmp_path, capsys):

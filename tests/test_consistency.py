@@ -1,10 +1,13 @@
 """Tests of ``pyro_vae.consistency``: the distance of a decoder from the consistent set
 (seed 000 Thm 1, Prop. A.1).
 
-A Gaussian decoder ``N(x | μ(z), σ² I)`` over 2-bit codes is a GLM in the bits exactly when the
-centres are affine in the bits — a parallelogram ``μ(b1, b2) = a + b1 w1 + b2 w2`` — which is
-also what a Gaussian RBM is. The residual of the GLM fit is checked against an independent
-weighted least-squares regression on the full design ``r(x) + c(z) + ν(x) W ψ(z)ᵀ``.
+A Gaussian mixture ``N(x | μ(z), σ² I)`` over 2-bit codes with a uniform prior has a factorised
+posterior exactly when the centres are affine in the bits, ``μ(b1, b2) = a + b1 w1 + b2 w2``, *and*
+``|μ(z)|²`` is affine in the bits too, i.e. w1 ⊥ w2 (a rectangle); a non-rectangular
+parallelogram leaves the constant interaction ``−(w1·w2)/σ² b1 b2`` in ``log p(z | x)``. A
+Gaussian RBM (whose prior absorbs that term) is consistent. The residual is checked against an
+independent weighted least-squares regression on the full design
+``r(x) + Σ_kl W_kl ν_e,k(x) ψ_l(z)`` with ν_e = (ν, 1).
 """
 
 from __future__ import annotations
@@ -43,12 +46,12 @@ def guide():
 
 def wls_residual(table, nu, psi, w_x, w_z):
     """Residual of the weighted least-squares fit of ``table[x, z]`` by
-    ``r(x) + c(z) + Σ_kl W_kl ν_k(x) ψ_l(z)``, solved directly on the full design."""
+    ``r(x) + Σ_kl W_kl ν_e,k(x) ψ_l(z)``, ν_e = (ν, 1), solved directly on the full design."""
     n, k = table.shape
+    nu_e = torch.cat([nu, torch.ones(n, 1)], 1)
     rows = torch.eye(n)[:, None, :].expand(n, k, n)
-    cols = torch.eye(k)[None, :, :].expand(n, k, k)
-    inter = (nu[:, None, :, None] * psi[None, :, None, :]).reshape(n, k, -1)
-    design = torch.cat([rows, cols, inter], -1).reshape(n * k, -1)
+    inter = (nu_e[:, None, :, None] * psi[None, :, None, :]).reshape(n, k, -1)
+    design = torch.cat([rows, inter], -1).reshape(n * k, -1)
     sqrt_w = (w_x[:, None] * w_z[None, :]).sqrt().reshape(-1, 1)
     coef = torch.linalg.lstsq(sqrt_w * design, sqrt_w * table.reshape(-1, 1), driver="gelsd").solution
     return table - (design @ coef).reshape(n, k)
@@ -63,20 +66,30 @@ def weighted_norm(matrix, w_x, w_z):
 # --------------------------------------------------------------------------------------------
 
 
-def test_parallelogram_mixture_is_consistent(x):
-    centres = parallelogram((0.3, -1.0), (1.5, 0.4), (-0.2, 2.1))
+def test_rectangle_mixture_is_consistent(x):
+    centres = parallelogram((0.3, -1.0), (1.5, 0.4), (-0.4, 1.5))  # w1 · w2 = 0
     model = GaussianMixture(centres, SIGMA)
     out = consistency_distance(model, guide(), x)
     assert out["distance"] < 1e-6
     assert out["relative"] < 1e-6
 
 
-def test_parallelogram_is_consistent_in_float32_too():
+def test_rectangle_is_consistent_in_float32_too():
     torch.set_default_dtype(torch.float32)  # the fixture restores the default
     x = gmm_toy(n=60, seed=0).x
-    centres = parallelogram((0.3, -1.0), (1.5, 0.4), (-0.2, 2.1)).float()
+    centres = parallelogram((0.3, -1.0), (1.5, 0.4), (-0.4, 1.5)).float()
     out = consistency_distance(GaussianMixture(centres, SIGMA), guide(), x)
     assert out["relative"] < 1e-5
+
+
+def test_skew_parallelogram_with_uniform_prior_is_not_consistent(x):
+    """log p(z|x) keeps −(w1·w2)/σ² b1 b2 for every x; under uniform weights the part of b1 b2
+    outside span{1, b1, b2} has RMS 1/4, so the distance is |w1·w2| / (4 σ²)."""
+    w1, w2 = (1.5, 0.4), (-0.2, 2.1)
+    centres = parallelogram((0.3, -1.0), w1, w2)
+    out = consistency_distance(GaussianMixture(centres, SIGMA), guide(), x)
+    dot = w1[0] * w2[0] + w1[1] * w2[1]
+    assert out["distance"] == pytest.approx(abs(dot) / (4 * SIGMA**2), rel=1e-9)
 
 
 def test_gaussian_rbm_is_consistent(x):
@@ -104,19 +117,21 @@ def test_distance_matches_independent_least_squares(x):
     model = GaussianMixture(data.centres, data.sigma)
     centres, s2 = data.centres, data.sigma**2
     table = (
-        -0.5 * ((x[:, None, :] - centres[None]) ** 2).sum(-1) / s2 - math.log(2 * math.pi * s2)
-    )  # log N(x | θ_z, σ² I), D = 2
+        -0.5 * ((x[:, None, :] - centres[None]) ** 2).sum(-1) / s2
+        - math.log(2 * math.pi * s2)
+        + math.log(1 / 4)
+    )  # log N(x | θ_z, σ² I) + log p(z), D = 2
     w_x, w_z = torch.full((len(x),), 1 / len(x)), torch.full((4,), 1 / 4)
     residual = wls_residual(table, x, code_bits(2), w_x, w_z)
     expected = weighted_norm(residual, w_x, w_z)
     assert consistency_distance(model, guide(), x)["distance"] == pytest.approx(expected, rel=1e-9)
 
 
-def test_distance_is_invariant_to_a_common_shift_of_the_centres(x):
+def test_distance_is_invariant_to_shifting_centres_and_data_together(x):
     data = gmm_toy(n=60, seed=0)
     shift = torch.tensor([2.5, -1.7])
     base = consistency_distance(GaussianMixture(data.centres, data.sigma), guide(), x)
-    moved = consistency_distance(GaussianMixture(data.centres + shift, data.sigma), guide(), x)
+    moved = consistency_distance(GaussianMixture(data.centres + shift, data.sigma), guide(), x + shift)
     assert base["distance"] > 0.1
     assert moved["distance"] == pytest.approx(base["distance"], rel=1e-9)
     assert moved["relative"] == pytest.approx(base["relative"], rel=1e-9)
@@ -137,10 +152,19 @@ def _setting(seed=0, n=12, dim_nu=2, bits=2):
 
 
 def _glm_table(g, nu, psi):
+    """A harmonium's table: ``r(x) + <b, ψ(z)> + ν(x) W ψ(z)ᵀ`` (seed 000 eq. 7)."""
     r = torch.randn(nu.shape[0], generator=g)
-    c = torch.randn(psi.shape[0], generator=g)
+    b = torch.randn(psi.shape[1], generator=g)
     w = torch.randn(nu.shape[1], psi.shape[1], generator=g)
-    return r[:, None] + c[None, :] + nu @ w @ psi.T
+    return r[:, None] + (psi @ b)[None, :] + nu @ w @ psi.T
+
+
+def test_an_arbitrary_function_of_z_is_not_consistent():
+    """A per-z term that is not affine in ψ(z) (here: only code 11 shifted) stays as residual."""
+    g, nu, psi, w_x, w_z = _setting(seed=4)
+    table = _glm_table(g, nu, psi)
+    table[:, 3] += 1.0
+    assert glm_residual(table, nu, psi, w_x, w_z).abs().max() > 0.1
 
 
 def _orthogonal_part(v, basis, weights):

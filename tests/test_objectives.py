@@ -185,6 +185,22 @@ def test_iwae_with_one_particle_is_the_elbo(pair):
     assert a == pytest.approx(b, rel=1e-12)
 
 
+def test_iwae_with_one_particle_is_the_beta_elbo(pair):
+    """β scales each latent log-density once: L_1 with β = 2 is the β-ELBO, value and gradient."""
+    model, guide, x = pair
+    iwae = make_objective("iwae", num_particles=1, beta=2.0)
+    mean, se = mean_and_se(repeated(lambda: iwae.loss(model, guide, x), times=300))
+    with torch.no_grad():
+        exact = -hand_elbo(model, guide, x, beta=2.0).item()
+    assert_within_se(mean, se, exact)
+    params = [p for group in _parameters(model, guide).values() for p in group]
+    exact_grad = _gradient(make_objective("enum", beta=2.0), model, guide, x, params)
+    pyro.set_rng_seed(5)
+    grads = torch.stack([_gradient(iwae, model, guide, x, params) for _ in range(400)])
+    mean_grad, se_grad = mean_and_se(grads)
+    assert_within_se(mean_grad, se_grad, exact_grad)
+
+
 def test_iwae_approaches_log_likelihood_from_below(pair):
     """``elbo < L_5 < L_200 ≤ log p(x)``, and ``L_200`` is within 1 % of the gap of ``log p(x)``.
 

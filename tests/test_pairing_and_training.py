@@ -14,6 +14,7 @@ import re
 import pyro.distributions as dist
 import pytest
 import torch
+from conftest import e1_pair
 from pyro_vae.guides import AmortisedGuide, FactorisedBernoulli
 from pyro_vae.models import ExponentialFamilyVAE, GaussianMixture, GaussianRBM
 from torch import nn
@@ -23,8 +24,6 @@ from pyro_vae.enumeration import log_marginal
 from pyro_vae.errors import ConfigError, DataError, DivergenceError, PairingError
 from pyro_vae.families import Bernoulli, Family, Gaussian, Poisson
 from pyro_vae.training import check_data, fit, fit_max_likelihood
-
-from conftest import e1_pair
 
 N = 16
 
@@ -260,13 +259,19 @@ def test_freeze_keeps_the_model_fixed_and_trains_the_guide(data):
     assert not all(torch.equal(a, b) for a, b in zip(snapshot(model), model_before))
 
 
-@pytest.mark.parametrize("batch_size", [5, 8, 16, 100])
+@pytest.mark.parametrize("batch_size", [5, 8, 16, N])
 def test_epochs_run_ceil_n_over_batch_steps_each(data, batch_size):
     model, guide = make_pair(data)
     history = fit(model, guide, data.x, "enum", epochs=2, batch_size=batch_size)
-    expected = math.ceil(N / min(batch_size, N)) * 2
+    expected = math.ceil(N / batch_size) * 2
     assert history.steps == list(range(1, expected + 1))
     assert len(history.elbo) == expected
+
+
+def test_batch_larger_than_the_data_is_a_config_error(data):
+    model, guide = make_pair(data)
+    with pytest.raises(ConfigError, match=rf"batch_size=100 exceeds the {N} data points"):
+        fit(model, guide, data.x, "enum", steps=1, batch_size=100)
 
 
 def test_steps_and_epochs_together_is_a_config_error(data):

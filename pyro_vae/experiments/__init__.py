@@ -19,7 +19,6 @@ import dataclasses
 import datetime
 import importlib
 import pathlib
-import re
 import sys
 import time
 from types import ModuleType
@@ -27,6 +26,7 @@ from typing import Any
 
 from pyro_vae.errors import ConfigError
 from pyro_vae.results import Results, write_results
+from pyro_vae.validation import check_device, check_seed
 
 #: Experiment name -> module path, in the order ``pyro-vae list`` shows them; imported lazily.
 EXPERIMENTS: dict[str, str] = {
@@ -35,7 +35,6 @@ EXPERIMENTS: dict[str, str] = {
 
 PROFILE_NAMES = ("smoke", "default", "paper")
 _CONTRACT = ("NAME", "SUMMARY", "PROFILES", "run")
-_DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
 __all__ = [
     "EXPERIMENTS",
@@ -67,29 +66,7 @@ def make_config(module: ModuleType, profile: str, seed: int | None = None) -> An
         raise ConfigError(f"unknown profile {profile!r} for experiment {module.NAME!r}; known profiles: {known}")
     if seed is None:
         return dataclasses.replace(module.PROFILES[profile])
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    return dataclasses.replace(module.PROFILES[profile], seed=seed)
-
-
-def check_device(device: str) -> str:
-    """``device`` if it is ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` and usable here, else ConfigError."""
-    if not isinstance(device, str) or not _DEVICE.fullmatch(device):
-        raise ConfigError(f"unknown device {device!r}; expected cpu, cuda or cuda:N")
-    if device == "cpu":
-        return device
-    import torch
-
-    if not torch.cuda.is_available():
-        raise ConfigError(
-            f"device {device!r} was asked for, but CUDA is not available here "
-            f"(torch.cuda.is_available() is False; torch {torch.__version__}); use --device cpu"
-        )
-    index = int(device.partition(":")[2] or 0)
-    count = torch.cuda.device_count()
-    if index >= count:
-        raise ConfigError(f"device {device!r} does not exist: this machine has {count} CUDA device(s)")
-    return device
+    return dataclasses.replace(module.PROFILES[profile], seed=check_seed(seed))
 
 
 def default_out_dir(name: str, now: datetime.datetime | None = None) -> pathlib.Path:

@@ -17,6 +17,7 @@ iwae       :class:`~pyro_vae.objectives.iwae.IWAE` importance-weighted bound, K 
 from __future__ import annotations
 
 import pyro.infer as infer
+from pyro import poutine
 from pyro.infer import ELBO, config_enumerate
 
 from pyro_vae.errors import ConfigError
@@ -36,17 +37,25 @@ __all__ = ["OBJECTIVES", "IWAE", "make_objective", "scale_latents"]
 
 
 class _Adapted(ELBO):
-    """An inner ELBO applied to adapted model and guide (β-weighting, guide enumeration)."""
+    """An inner ELBO applied to adapted model and guide: β-weighting, guide enumeration for
+    ``enum``, decaying-average baselines for ``tracegraph``. Other attributes (``num_particles``,
+    ``max_plate_nesting``, ...) are the inner ELBO's."""
 
-    def __init__(self, inner: ELBO, beta: float, enumerate_guide: bool):
+    def __init__(self, inner: ELBO, beta: float, name: str):
         self.inner = inner
         self.beta = beta
-        self.enumerate_guide = enumerate_guide
-        self.num_particles = inner.num_particles
+        self.name = name
+
+    def __getattr__(self, attr):
+        if attr == "inner":  # not yet set: avoid recursion during unpickling
+            raise AttributeError(attr)
+        return getattr(self.inner, attr)
 
     def _adapt(self, model, guide):
-        if self.enumerate_guide:
+        if self.name == "enum":
             guide = config_enumerate(guide, "parallel")
+        elif self.name == "tracegraph":
+            guide = poutine.infer_config(guide, _baseline)
         if self.beta != 1.0:
             model, guide = scale_latents(self.beta)(model), scale_latents(self.beta)(guide)
         return model, guide
@@ -90,4 +99,11 @@ def make_objective(name: str, num_particles: int = 1, beta: float = 1.0) -> ELBO
         inner = infer.TraceEnum_ELBO(**common)
     else:
         inner = IWAE(num_particles=num_particles)
-    return _Adapted(inner, float(beta), enumerate_guide=(name == "enum"))
+    return _Adapted(inner, float(beta), name)
+
+
+def _baseline(site) -> dict:
+    """Pyro's decaying-average baseline on every non-reparameterised site of the guide."""
+    if site["type"] == "sample" and not site["fn"].has_rsample and "baseline" not in site["infer"]:
+        return {"baseline": {"use_decaying_avg_baseline": True}}
+    return {}

@@ -82,26 +82,27 @@ def log_importance_weights(model, guide, args, kwargs, num_particles, max_plate_
     if is_validation_enabled():
         check_if_enumerated(guide_trace)
     model_trace.compute_log_prob()
-    guide_trace.compute_score_parts()
+    guide_trace.compute_log_prob()
     log_w = 0.0
     log_q_nonreparam = 0.0
+    # ``log_prob`` is already multiplied by the site's scale (β, subsampling).
     for site in model_trace.nodes.values():
         if site["type"] == "sample":
-            log_w = log_w + _per_point(site["log_prob"], site["scale"], num_particles)
+            log_w = log_w + _per_point(site["log_prob"], num_particles)
     for site in guide_trace.nodes.values():
         if site["type"] == "sample":
-            log_w = log_w - _per_point(site["log_prob"], site["scale"], num_particles)
-            score = site["score_parts"].score_function
-            if torch.is_tensor(score):
-                log_q_nonreparam = log_q_nonreparam + _per_point(score, 1.0, num_particles)
+            log_w = log_w - _per_point(site["log_prob"], num_particles)
+            if not site["fn"].has_rsample:  # the score ∇ log q is not scaled
+                log_q = site["fn"].log_prob(site["value"])
+                log_q_nonreparam = log_q_nonreparam + _per_point(log_q, num_particles)
     return log_w.reshape(num_particles, -1), log_q_nonreparam
 
 
-def _per_point(log_prob, scale, num_particles):
+def _per_point(log_prob, num_particles):
     """Sum a site's log-density down to shape ``(K, batch)`` (particles × data plate)."""
-    t = log_prob * scale if not (isinstance(scale, float) and scale == 1.0) else log_prob
-    if not torch.is_tensor(t) or t.dim() == 0:
-        return torch.as_tensor(t).expand(num_particles, 1)
+    t = torch.as_tensor(log_prob)
+    if t.dim() == 0:
+        return t.expand(num_particles, 1)
     if t.dim() == 1:  # a site outside the data plate: one value per particle
         return t.reshape(num_particles, 1)
     return t.reshape(num_particles, -1, t.shape[-1]).sum(1)

@@ -1,0 +1,38 @@
+"""Each experiment runs end to end in its smoke profile and writes the SPEC's results files."""
+
+import json
+import math
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from pyro_vae import experiments
+
+CHECKER = pathlib.Path(__file__).resolve().parents[2] / "shared" / "tools" / "check-results"
+
+
+@pytest.mark.parametrize("name", list(experiments.EXPERIMENTS))
+def test_smoke_profile_writes_the_results_contract(name, tmp_path):
+    results, out = experiments.run_experiment(name, "smoke", out=tmp_path / "out", progress=False)
+    data = json.loads((out / "results.json").read_text())
+    assert data["experiment"] == name and data["profile"] == "smoke"
+    assert data["claims"], "an experiment checks at least one claim"
+    assert all(isinstance(c["holds"], bool) for c in data["claims"])
+    numbers = [v for v in data["metrics"].values() if isinstance(v, (int, float))]
+    assert numbers and all(math.isfinite(v) for v in numbers)
+    for figure in data["figures"]:
+        assert (out / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if CHECKER.is_file():
+        done = subprocess.run([sys.executable, str(CHECKER), str(out)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+
+def test_gmm_smoke_is_reproducible(tmp_path):
+    first, _ = experiments.run_experiment("gmm", "smoke", out=tmp_path / "a", progress=False)
+    second, _ = experiments.run_experiment("gmm", "smoke", out=tmp_path / "b", progress=False)
+    timing = {k for k in first.metrics if k.startswith("seconds_per_step")}
+    for key, value in first.metrics.items():
+        if key not in timing:
+            assert second.metrics[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
