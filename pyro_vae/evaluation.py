@@ -25,7 +25,14 @@ from .objectives.iwae import log_importance_weights
 
 @dataclass(frozen=True)
 class Estimate:
-    """A mean over data points with its standard error (0 when computed exactly)."""
+    """A mean over data points, with a standard error.
+
+    For :func:`elbo`, ``se`` is the Monte-Carlo error of the value as the ELBO on these ``x``
+    (0 when exact). For the log-likelihood, the tightness gap and the approximation error,
+    ``se`` is the standard error of the mean over the data points (paired where it is a
+    difference): the error of the value as an expectation under p_d, which also covers the
+    Monte-Carlo noise of sampled per-point values.
+    """
 
     value: float
     se: float
@@ -69,7 +76,10 @@ def elbo(model, guide, x, num_samples: int = 100, exact: bool | None = None) -> 
     The standard error of a Monte-Carlo value combines the spread over data points with the
     particle noise; it is the error of this number as an estimate of the ELBO on ``x``.
     """
-    per_point, particle_var = elbo_per_point(model, guide, x, num_samples, exact)
+    return _elbo_estimate(*elbo_per_point(model, guide, x, num_samples, exact))
+
+
+def _elbo_estimate(per_point: torch.Tensor, particle_var: torch.Tensor | None) -> Estimate:
     if particle_var is None:
         return Estimate(per_point.mean().item(), 0.0, True)
     se = math.sqrt(particle_var.sum().item()) / per_point.numel()
@@ -114,8 +124,7 @@ def tightness_gap(model, guide, x, num_samples: int = 100) -> Estimate:
     ll = log_likelihood_per_point(model, x, guide, max(num_samples, 1000))
     lb, particle_var = elbo_per_point(model, guide, x, num_samples)
     value, se = _mean_and_se(ll - lb)
-    exact = particle_var is None and _latent_is_enumerable(model, x)
-    return Estimate(value, 0.0 if exact else se, exact)
+    return Estimate(value, se, particle_var is None and _latent_is_enumerable(model, x))
 
 
 def approximation_error(model, reference, x, guide=None, reference_guide=None) -> Estimate:
@@ -133,17 +142,20 @@ def approximation_error(model, reference, x, guide=None, reference_guide=None) -
 def evaluate(model, guide, x, reference=None, num_samples: int = 100) -> dict[str, float]:
     """ELBO, log-likelihood, tightness gap and (with ``reference``) approximation error on ``x``.
 
+    Per-point values are computed once, so ``elbo + tightness_gap == log_likelihood``.
+
     Returns a flat dict of floats: ``elbo``, ``elbo_se``, ``log_likelihood``,
     ``log_likelihood_se``, ``tightness_gap``, ``tightness_gap_se`` and, with a reference,
     ``approximation_error`` and ``approximation_error_se``.
     """
     out: dict[str, float] = {}
-    lb = elbo(model, guide, x, num_samples)
-    ll = log_likelihood(model, x, guide)
-    gap = tightness_gap(model, guide, x, num_samples)
-    for name, est in (("elbo", lb), ("log_likelihood", ll), ("tightness_gap", gap)):
-        out[name], out[f"{name}_se"] = est.value, est.se
+    lb_points, particle_var = elbo_per_point(model, guide, x, num_samples)
+    ll = log_likelihood_per_point(model, x, guide)
+    lb = _elbo_estimate(lb_points, particle_var)
+    out["elbo"], out["elbo_se"] = lb.value, lb.se
+    out["log_likelihood"], out["log_likelihood_se"] = _mean_and_se(ll)
+    out["tightness_gap"], out["tightness_gap_se"] = _mean_and_se(ll - lb_points)
     if reference is not None:
-        err = approximation_error(model, reference, x, guide)
-        out["approximation_error"], out["approximation_error_se"] = err.value, err.se
+        ref = log_likelihood_per_point(reference, x, guide)
+        out["approximation_error"], out["approximation_error_se"] = _mean_and_se(ref - ll)
     return out
