@@ -87,7 +87,7 @@ def _elbo_estimate(per_point: torch.Tensor, particle_var: torch.Tensor | None) -
 
 
 def log_likelihood_per_point(
-    model, x, guide=None, num_samples: int = 1000, chunk_size: int = 100, exact: bool | None = None
+    model, x, *, guide=None, num_samples: int = 1000, chunk_size: int = 100, exact: bool | None = None
 ) -> torch.Tensor:
     """``log p_θ(x)`` per data point: exact by enumeration, or importance-sampled with ``guide``.
 
@@ -110,31 +110,35 @@ def log_likelihood_per_point(
         return total - math.log(num_samples)
 
 
-def log_likelihood(model, x, guide=None, num_samples: int = 1000, exact: bool | None = None) -> Estimate:
+def log_likelihood(
+    model, x, *, guide=None, num_samples: int = 1000, chunk_size: int = 100, exact: bool | None = None
+) -> Estimate:
     """``L(θ) = mean_x log p_θ(x)``; the standard error is that of the mean over data points."""
     if exact is None:
         exact = _latent_is_enumerable(model, x)
-    per_point = log_likelihood_per_point(model, x, guide, num_samples, exact=exact)
+    per_point = log_likelihood_per_point(
+        model, x, guide=guide, num_samples=num_samples, chunk_size=chunk_size, exact=exact
+    )
     value, se = _mean_and_se(per_point)
     return Estimate(value, se, exact)
 
 
 def tightness_gap(model, guide, x, num_samples: int = 100) -> Estimate:
     """``L(θ) − L_B(θ, φ) = mean_x KL(q_φ(z|x) ‖ p_θ(z|x))`` (seed 000 §2), paired per point."""
-    ll = log_likelihood_per_point(model, x, guide, max(num_samples, 1000))
+    ll = log_likelihood_per_point(model, x, guide=guide, num_samples=max(num_samples, 1000))
     lb, particle_var = elbo_per_point(model, guide, x, num_samples)
     value, se = _mean_and_se(ll - lb)
     return Estimate(value, se, particle_var is None and _latent_is_enumerable(model, x))
 
 
-def approximation_error(model, reference, x, guide=None, reference_guide=None) -> Estimate:
+def approximation_error(model, reference, x, *, guide=None, reference_guide=None) -> Estimate:
     """``L(θ_ref) − L(θ)`` (seed 000 eq. 2): the likelihood ``model`` lost against ``reference``.
 
     With the maximum-likelihood model as reference this is the approximation error of θ.
     The difference is paired per data point, so its standard error is small.
     """
-    ref = log_likelihood_per_point(reference, x, reference_guide)
-    own = log_likelihood_per_point(model, x, guide)
+    ref = log_likelihood_per_point(reference, x, guide=reference_guide)
+    own = log_likelihood_per_point(model, x, guide=guide)
     value, se = _mean_and_se(ref - own)
     return Estimate(value, se, _latent_is_enumerable(model, x))
 
@@ -150,12 +154,12 @@ def evaluate(model, guide, x, reference=None, num_samples: int = 100) -> dict[st
     """
     out: dict[str, float] = {}
     lb_points, particle_var = elbo_per_point(model, guide, x, num_samples)
-    ll = log_likelihood_per_point(model, x, guide)
+    ll = log_likelihood_per_point(model, x, guide=guide)
     lb = _elbo_estimate(lb_points, particle_var)
     out["elbo"], out["elbo_se"] = lb.value, lb.se
     out["log_likelihood"], out["log_likelihood_se"] = _mean_and_se(ll)
     out["tightness_gap"], out["tightness_gap_se"] = _mean_and_se(ll - lb_points)
     if reference is not None:
-        ref = log_likelihood_per_point(reference, x, guide)
+        ref = log_likelihood_per_point(reference, x, guide=guide)
         out["approximation_error"], out["approximation_error_se"] = _mean_and_se(ref - ll)
     return out

@@ -212,7 +212,7 @@ def test_importance_sampling_with_the_exact_posterior_is_exact():
     model, guide = linear_gaussian()
     x = linear_gaussian_data()
     pyro.set_rng_seed(0)
-    est = log_likelihood(model, x, guide, num_samples=50)
+    est = log_likelihood(model, x, guide=guide, num_samples=50)
     assert not est.exact
     assert est.value == pytest.approx(closed_form_log_lik(x).mean().item(), abs=1e-9)
 
@@ -224,7 +224,7 @@ def test_importance_sampled_log_likelihood_matches_closed_form():
     values = []
     for seed in range(10):
         pyro.set_rng_seed(seed)
-        values.append(log_likelihood(model, x, guide, num_samples=2000).value)
+        values.append(log_likelihood(model, x, guide=guide, num_samples=2000).value)
     values = torch.tensor(values)
     mean, se = values.mean().item(), values.std().item() / math.sqrt(len(values))
     assert 0 < se < 0.01  # a real Monte-Carlo error, small enough to catch a wrong term
@@ -239,7 +239,7 @@ def test_chunk_size_does_not_change_the_estimate():
         runs = []
         for seed in range(12):
             pyro.set_rng_seed(seed)
-            runs.append(log_likelihood_per_point(model, x, guide, 2000, chunk_size=chunk).mean())
+            runs.append(log_likelihood_per_point(model, x, guide=guide, num_samples=2000, chunk_size=chunk).mean())
         by_chunk[chunk] = torch.stack(runs)
     a, b = by_chunk[100], by_chunk[1000]
     se_diff = math.sqrt((a.var() / len(a) + b.var() / len(b)).item())
