@@ -128,7 +128,9 @@ def _train_pair(guide, truth, x, config, progress, evaluate=None):
     tracking = {}
     if evaluate is not None:
         tracking = dict(evaluate_every=config.evaluate_every, evaluate=lambda: evaluate(model, guide))
+    start = [{"step": 0, **evaluate(model, guide)}] if evaluate is not None else []
     joint = fit(model, guide, x, steps=config.joint_steps, lr=config.lr, **tracking, **common)
+    joint.evaluations[:0] = start
     return model, before, pre, joint
 
 
