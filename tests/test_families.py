@@ -103,7 +103,8 @@ def _data(name: str, seed: int = 2) -> torch.Tensor:
     return SPECS[name]["data"](_gen(seed))
 
 
-def _close(actual, expected, atol=ATOL, rtol=RTOL):
+def assert_close_f64(actual, expected, atol=ATOL, rtol=RTOL):
+    """Same shape, and equal in float64 within the tolerances (torch.testing.assert_close)."""
     actual = torch.as_tensor(actual)
     expected = torch.as_tensor(expected)
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
@@ -125,7 +126,7 @@ def test_log_prob_matches_pyro(name, seed):
         pyros = fam.distribution(eta).log_prob(x)
     assert ours.shape == BATCH
     assert torch.isfinite(ours).all()
-    _close(ours, pyros)
+    assert_close_f64(ours, pyros)
 
 
 @pytest.mark.parametrize("name", ["binomial", "multinomial"])
@@ -139,7 +140,7 @@ def test_log_prob_matches_pyro_at_extreme_counts(name):
         x = torch.zeros(2, K, dtype=F64)
         x[0, 0] = N
         x[1, -1] = N
-    _close(fam.log_prob(x, eta), fam.distribution(eta).log_prob(x))
+    assert_close_f64(fam.log_prob(x, eta), fam.distribution(eta).log_prob(x))
 
 
 def test_gaussian_log_prob_is_the_normal_density_by_hand():
@@ -147,7 +148,7 @@ def test_gaussian_log_prob_is_the_normal_density_by_hand():
     fam = Gaussian(sigma=sigma)
     eta, x = _eta("gaussian_fixed"), _data("gaussian_fixed")
     by_hand = (-0.5 * ((x - eta) / sigma) ** 2 - math.log(sigma * math.sqrt(2 * math.pi))).sum(-1)
-    _close(fam.log_prob(x, eta), by_hand)
+    assert_close_f64(fam.log_prob(x, eta), by_hand)
 
 
 def test_gaussian_learned_sigma_gradient_matches_pyro():
@@ -158,8 +159,8 @@ def test_gaussian_learned_sigma_gradient_matches_pyro():
     eta, x = _eta("gaussian_learned"), _data("gaussian_learned")
     (g_ours,) = torch.autograd.grad(fam.log_prob(x, eta).sum(), fam.log_sigma)
     (g_pyro,) = torch.autograd.grad(fam.distribution(eta).log_prob(x).sum(), fam.log_sigma)
-    _close(g_ours, g_pyro, atol=1e-4)
-    _close(fam.sigma, torch.tensor(1.3))
+    assert_close_f64(g_ours, g_pyro, atol=1e-4)
+    assert_close_f64(fam.sigma, torch.tensor(1.3))
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,7 +174,7 @@ def test_mean_is_gradient_of_log_partition(name):
     theta = _eta(name).requires_grad_(True)
     (grad,) = torch.autograd.grad(fam.log_partition(theta).sum(), theta)
     assert fam.log_partition(theta).shape == BATCH
-    _close(fam.mean(theta.detach()), grad)
+    assert_close_f64(fam.mean(theta.detach()), grad)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -184,7 +185,7 @@ def test_variance_is_diagonal_of_hessian(name):
     assert variance.shape == theta.shape
     for row, var_row in zip(theta, variance):
         hess = torch.autograd.functional.hessian(lambda t: fam.log_partition(t), row)
-        _close(var_row, torch.diagonal(hess))
+        assert_close_f64(var_row, torch.diagonal(hess))
 
 
 @pytest.mark.parametrize("name", ["categorical", "multinomial"])
@@ -195,8 +196,8 @@ def test_softmax_families_full_hessian_is_n_times_diag_p_minus_ppT(name):
     row = _eta(name)[0, 0]
     p = torch.softmax(row, -1)
     hess = torch.autograd.functional.hessian(lambda t: fam.log_partition(t), row)
-    _close(hess, n * (torch.diag(p) - torch.outer(p, p)))
-    _close(fam.variance(row), n * p * (1 - p))
+    assert_close_f64(hess, n * (torch.diag(p) - torch.outer(p, p)))
+    assert_close_f64(fam.variance(row), n * p * (1 - p))
 
 
 # --------------------------------------------------------------------------------------------
@@ -220,7 +221,7 @@ def test_mean_matches_distribution_mean(name):
             expected = d.probs @ code_bits(M, dtype=F64)
         else:
             expected = d.mean
-    _close(ours, expected)
+    assert_close_f64(ours, expected)
 
 
 @pytest.mark.parametrize("sigma", [0.3, 1.0, 2.5])
@@ -228,18 +229,18 @@ def test_gaussian_natural_parameter_and_mean(sigma):
     fam = Gaussian(sigma=sigma)
     eta = _eta("gaussian_fixed")
     theta = fam.natural_parameter(eta)
-    _close(theta, eta / sigma**2)
-    _close(fam.mean(theta), eta)
-    _close(fam.distribution(eta).mean, eta)
-    _close(fam.distribution(eta).variance, torch.full_like(eta, sigma**2))
-    _close(fam.variance(theta), torch.full_like(eta, sigma**2))
+    assert_close_f64(theta, eta / sigma**2)
+    assert_close_f64(fam.mean(theta), eta)
+    assert_close_f64(fam.distribution(eta).mean, eta)
+    assert_close_f64(fam.distribution(eta).variance, torch.full_like(eta, sigma**2))
+    assert_close_f64(fam.variance(theta), torch.full_like(eta, sigma**2))
 
 
 @pytest.mark.parametrize("name", ["bernoulli", "binomial", "poisson", "multinomial"])
 def test_variance_matches_distribution_variance(name):
     fam = SPECS[name]["make"]()
     eta = _eta(name)
-    _close(fam.variance(fam.natural_parameter(eta)), fam.distribution(eta).variance)
+    assert_close_f64(fam.variance(fam.natural_parameter(eta)), fam.distribution(eta).variance)
 
 
 @pytest.mark.parametrize("name", [n for n in ALL if not n.startswith("gaussian")])
@@ -271,15 +272,15 @@ def test_canonical_activation(name):
     fam = SPECS[name]["make"]()
     eta = _eta(name)
     with torch.no_grad():
-        _close(fam.canonical_activation(eta), CANONICAL[name](eta))
+        assert_close_f64(fam.canonical_activation(eta), CANONICAL[name](eta))
 
 
 def test_canonical_activation_by_hand_values():
     z = torch.tensor([[0.0, math.log(3.0)]], dtype=F64)
-    _close(Bernoulli().canonical_activation(z), torch.tensor([[0.5, 0.75]], dtype=F64))
-    _close(Poisson().canonical_activation(z), torch.tensor([[1.0, 3.0]], dtype=F64))
-    _close(Categorical(2).canonical_activation(z), torch.tensor([[0.25, 0.75]], dtype=F64))
-    _close(Gaussian(sigma=3.0).canonical_activation(z), z)
+    assert_close_f64(Bernoulli().canonical_activation(z), torch.tensor([[0.5, 0.75]], dtype=F64))
+    assert_close_f64(Poisson().canonical_activation(z), torch.tensor([[1.0, 3.0]], dtype=F64))
+    assert_close_f64(Categorical(2).canonical_activation(z), torch.tensor([[0.25, 0.75]], dtype=F64))
+    assert_close_f64(Gaussian(sigma=3.0).canonical_activation(z), z)
 
 
 # --------------------------------------------------------------------------------------------
@@ -426,7 +427,7 @@ def test_binary_code_distribution_is_product_of_bernoullis(m):
     theta = 2.0 * torch.randn(4, m, generator=_gen(m), dtype=F64)
     probs = fam.distribution(theta).probs
     assert probs.shape == (4, 2**m)
-    _close(probs.sum(-1), torch.ones(4, dtype=F64))
+    assert_close_f64(probs.sum(-1), torch.ones(4, dtype=F64))
     for b in range(theta.shape[0]):
         p = [1.0 / (1.0 + math.exp(-float(t))) for t in theta[b]]
         for code, bits in enumerate(itertools.product([0, 1], repeat=m)):  # MSB first
@@ -525,7 +526,7 @@ def test_mlp_depth_zero_is_single_linear():
     assert lin.bias is not None
     torch.manual_seed(0)
     x = torch.randn(7, 5)
-    _close(net(x), x @ lin.weight.T + lin.bias)
+    assert_close_f64(net(x), x @ lin.weight.T + lin.bias)
 
 
 def test_mlp_two_hidden_layers():
