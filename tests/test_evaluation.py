@@ -15,8 +15,7 @@ import pyro
 import pyro.distributions as dist
 import pytest
 import torch
-import torch.nn.functional as F
-from conftest import e1_pair
+from conftest import e1_log_joint, e1_log_q, e1_pair
 from pyro_vae.guides import AmortisedGuide, ExactPosterior
 from pyro_vae.models import ExponentialFamilyVAE, GaussianMixture
 from torch import nn
@@ -33,7 +32,6 @@ from pyro_vae.families import Family, Gaussian
 from pyro_vae.objectives import make_objective
 
 N = 30
-CODES = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]])  # code k = its bits, MSB first
 
 
 pytestmark = pytest.mark.usefixtures("float64")
@@ -50,19 +48,7 @@ def pair():
 # --------------------------------------------------------------------------------------------
 
 
-def hand_log_joint(model, x):
-    """``log p(x, z) = log 1/4 + log N(x | θ_z, σ² I)`` for the 4 codes, shape (n, 4)."""
-    centres = model.centres
-    s2 = model.sigma**2
-    d = x.shape[-1]
-    sq = ((x[:, None, :] - centres[None]) ** 2).sum(-1)
-    return math.log(1 / 4) - 0.5 * sq / s2 - 0.5 * d * math.log(2 * math.pi * s2)
-
-
-def hand_log_q(guide, x):
-    logits = guide.encoder(x)
-    bits = CODES.to(logits.dtype)
-    return (bits * F.logsigmoid(logits)[:, None] + (1 - bits) * F.logsigmoid(-logits)[:, None]).sum(-1)
+hand_log_joint, hand_log_q = e1_log_joint, e1_log_q
 
 
 def hand_log_lik(model, x):
