@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import results
 from .errors import ConfigError
 from .families import code_bits
 from .objectives import make_objective
@@ -261,19 +262,5 @@ def bench_gmm(
 
 def markdown_table(rows: list[dict]) -> str:
     """The rows of :func:`bench_gmm` as a Markdown table."""
-
-    def cell(key, value):
-        if value is None:
-            return "–"
-        if key == "loss_difference":
-            return f"{value:.2g}"
-        if key == "ratio":
-            return f"{value:.2f}"
-        if isinstance(value, float):
-            return f"{value:.3f}"
-        return str(value)
-
-    lines = ["| " + " | ".join(title for _, title in _COLUMNS) + " |",
-             "|" + "|".join("---" if key in ("regime", "objective") else "---:" for key, _ in _COLUMNS) + "|"]
-    lines += ["| " + " | ".join(cell(key, row.get(key)) for key, _ in _COLUMNS) + " |" for row in rows]
-    return "\n".join(lines)
+    header = [title for _, title in _COLUMNS]
+    return "\n".join(results.markdown_table(header, [[row.get(key) for key, _ in _COLUMNS] for row in rows]))

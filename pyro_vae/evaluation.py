@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import torch
 from pyro import poutine
-from pyro.poutine.util import site_is_subsample
 
 from .enumeration import exact_elbo, log_marginal
 from .objectives.iwae import log_importance_weights
+from .pairing import latent_sites
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,7 @@ class Estimate:
 def _latent_is_enumerable(fn, x) -> bool:
     with poutine.block(), torch.no_grad():
         trace = poutine.trace(fn).get_trace(x[:1])
-    latents = [
-        s
-        for s in trace.nodes.values()
-        if s["type"] == "sample" and not s["is_observed"] and not site_is_subsample(s)
-    ]
+    latents = list(latent_sites(trace).values())
     return bool(latents) and all(s["fn"].has_enumerate_support for s in latents)
 
 

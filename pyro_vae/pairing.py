@@ -14,7 +14,8 @@ def display_name(fn) -> str:
     return getattr(fn, "_pyro_name", None) or getattr(fn, "__name__", None) or type(fn).__name__
 
 
-def _latent_sites(trace) -> dict:
+def latent_sites(trace) -> dict:
+    """The latent sample sites of a trace, by name (not observed, not a plate's subsample)."""
     return {
         name: site
         for name, site in trace.nodes.items()
@@ -54,7 +55,7 @@ def check_pair(model, guide, x: torch.Tensor) -> None:
             f"{_first_line(e)}"
         ) from e
 
-    in_model, in_guide = _latent_sites(model_trace), _latent_sites(guide_trace)
+    in_model, in_guide = latent_sites(model_trace), latent_sites(guide_trace)
     missing = sorted(set(in_model) - set(in_guide))
     extra = sorted(set(in_guide) - set(in_model))
     if missing or extra:

@@ -60,11 +60,6 @@ def code_legend(fig, bits: int):
                ncol=2**bits, fontsize=8, frameon=False)
 
 
-def figure(**kwargs) -> Figure:
-    """A figure that belongs to no pyplot window (``Figure(**kwargs)``)."""
-    return Figure(**kwargs)
-
-
 def save(fig: Figure, path) -> None:
     """Write ``fig`` as a PNG (Agg canvas)."""
     fig.savefig(path, dpi=120, bbox_inches="tight")

@@ -25,6 +25,7 @@ import math
 import pathlib
 
 import torch
+from matplotlib.figure import Figure
 
 from pyro_vae import guides, models, plots
 from pyro_vae.consistency import consistency_distance
@@ -314,14 +315,14 @@ def _figures(out_dir, config, truth, rbm, model, guide, joint, negative_entropy)
             (plots.decision_map, _model_posterior(rbm, points), rbm.centres.detach(),
              "(e) Gaussian RBM, max. likelihood"),
         ]
-    fig = plots.figure(figsize=(18, 3.9))
+    fig = Figure(figsize=(18, 3.9))
     axes = fig.subplots(1, 5, gridspec_kw={"wspace": 0.35})
     for ax, (draw, probs, centres, title) in zip(axes, panels):
         draw(ax, probs, size, extent, centres, title)
     plots.code_legend(fig, 2)
     plots.save(fig, out_dir / "decision_maps.png")
 
-    fig = plots.figure(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     steps = [row["step"] for row in joint.evaluations]
     ax.plot(steps, [row["elbo"] for row in joint.evaluations], label="ELBO")
