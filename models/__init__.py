@@ -4,7 +4,10 @@ Every model is a :class:`~pyro.nn.PyroModule` called as ``model(x)``: it samples
 site ``"z"`` and observes ``"x"`` inside ``pyro.plate("data", len(x))``.
 """
 
-from .gaussian import GaussianMixture, GaussianRBM
+from .gaussian import VAE1, VAE2, VAE3, GaussianMixture, GaussianRBM, GaussianVAE, LinearVAE
 from .vae import ExponentialFamilyVAE
 
-__all__ = ["ExponentialFamilyVAE", "GaussianMixture", "GaussianRBM"]
+__all__ = [
+    "ExponentialFamilyVAE", "GaussianMixture", "GaussianRBM", "GaussianVAE", "LinearVAE", "VAE1", "VAE2",
+    "VAE3",
+]

@@ -9,8 +9,11 @@ from pyro.nn import PyroModule
 from pyro.nn.module import to_pyro_module_
 from torch import nn
 
-from pyro_vae.families import Gaussian, code_bits
+from pyro_vae.families import Gaussian, HeteroscedasticGaussian, code_bits
 from pyro_vae.naming import unique_name
+from pyro_vae.networks import Concatenate, UnitColumnLinear, mlp
+from pyro_vae.ppca import LinearGaussian
+from pyro_vae.validation import check_positive_int
 
 from .vae import ExponentialFamilyVAE
 
@@ -100,3 +103,85 @@ class GaussianRBM(PyroModule):
             z = pyro.sample("z", prior)
             pyro.sample("x", self.likelihood(z), obs=x)
         return z
+
+
+class GaussianVAE(ExponentialFamilyVAE):
+    """A standard Gaussian VAE of seed 002: ``z ~ N(0, diag α²)``, ``x ~ N(μ_θ(z), Σ_θ(z))``.
+
+    :param decoder: maps z to the observation family's predictor.
+    :param observation: :class:`~pyro_vae.families.Gaussian` (σ shared: VAE-1, VAE-2, linear
+        VAE) or :class:`~pyro_vae.families.HeteroscedasticGaussian` (σ(z): VAE-3).
+    :param latent_dim: H.
+    :param learn_prior_scale: learn the prior standard deviations α_h (VAE-2, eq. 12, 15);
+        α = 1 otherwise.
+    """
+
+    def __init__(self, decoder: nn.Module, observation, latent_dim: int, learn_prior_scale: bool = False):
+        check_positive_int("latent_dim", latent_dim)
+        prior = dist.Normal(torch.zeros(latent_dim), torch.ones(latent_dim)).to_event(1)
+        super().__init__(prior, decoder, observation)
+        self.latent_dim = latent_dim
+        self.log_prior_scale = nn.Parameter(torch.zeros(latent_dim)) if learn_prior_scale else None
+
+    @property
+    def prior(self) -> dist.Distribution:
+        if self.log_prior_scale is None:
+            return super().prior
+        scale = self.log_prior_scale.exp()
+        return dist.Normal(torch.zeros_like(scale), scale).to_event(1)
+
+
+class LinearVAE(GaussianVAE):
+    """The linear VAE's decoder (seed 002 eq. 29–30): ``x ~ N(W z + μ₀, σ² I)``, ``z ~ N(0, I)``.
+
+    Its log-likelihood is closed form (:meth:`marginal`), and so is its posterior.
+    """
+
+    def __init__(self, data_dim: int, latent_dim: int, sigma: float = 1.0, learn_sigma: bool = True):
+        check_positive_int("data_dim", data_dim)
+        super().__init__(nn.Linear(latent_dim, data_dim), Gaussian(sigma, learn_sigma), latent_dim)
+
+    def linear_gaussian(self) -> LinearGaussian:
+        """The current ``(W, μ₀, σ)``, detached: for the closed forms of :mod:`pyro_vae.ppca`."""
+        return LinearGaussian(
+            self.decoder.weight.detach(), self.decoder.bias.detach(), self.observation.sigma.detach()
+        )
+
+    def load(self, params: LinearGaussian) -> "LinearVAE":
+        """Set ``(W, μ₀, σ)``, e.g. to the pPCA solution of :func:`~pyro_vae.ppca.ppca_mle`."""
+        with torch.no_grad():
+            self.decoder.weight.copy_(params.weight)
+            self.decoder.bias.copy_(params.offset)
+            self.observation.log_sigma.copy_(params.sigma.log())
+        return self
+
+    def marginal(self) -> dist.LowRankMultivariateNormal:
+        """``p_θ(x) = N(x; μ₀, W Wᵀ + σ² I)`` (seed 002 eq. 45), differentiable in θ."""
+        return LinearGaussian(self.decoder.weight, self.decoder.bias, self.observation.sigma).marginal()
+
+
+class VAE1(GaussianVAE):
+    """VAE-1 (seed 002 eq. 1–3): ``x ~ N(MLP(z), σ² I)`` with one shared σ (learned by default)."""
+
+    def __init__(self, data_dim: int, latent_dim: int, hidden=(50, 50), sigma: float = 1.0,
+                 learn_sigma: bool = True):
+        super().__init__(mlp(latent_dim, data_dim, hidden), Gaussian(sigma, learn_sigma), latent_dim)
+
+
+class VAE2(GaussianVAE):
+    """VAE-2 (seed 002 eq. 12–18): VAE-1 with learned prior variances α_h² and the columns of
+    the decoder's first layer of unit length; it spans the same distributions as VAE-1."""
+
+    def __init__(self, data_dim: int, latent_dim: int, hidden=(50, 50), sigma: float = 1.0,
+                 learn_sigma: bool = True):
+        decoder = mlp(latent_dim, data_dim, hidden)
+        decoder[0] = UnitColumnLinear(decoder[0].in_features, decoder[0].out_features)
+        super().__init__(decoder, Gaussian(sigma, learn_sigma), latent_dim, learn_prior_scale=True)
+
+
+class VAE3(GaussianVAE):
+    """VAE-3 (seed 002 eq. 34–38): ``x ~ N(μ(z), diag σ²(z))``, μ and σ from two MLPs."""
+
+    def __init__(self, data_dim: int, latent_dim: int, hidden=(50, 50)):
+        decoder = Concatenate(mlp(latent_dim, data_dim, hidden), mlp(latent_dim, data_dim, hidden))
+        super().__init__(decoder, HeteroscedasticGaussian(), latent_dim)

@@ -35,7 +35,7 @@ class ExponentialFamilyVAE(PyroModule):
             raise ValueError(f"prior must have an empty batch shape, got {tuple(prior.batch_shape)}")
         if not isinstance(observation, Family):
             raise TypeError(f"observation must be a pyro_vae Family, got {type(observation).__name__}")
-        self.prior = prior
+        self._prior = prior
         to_pyro_module_(decoder)
         self.decoder = decoder
         to_pyro_module_(observation)
@@ -44,8 +44,13 @@ class ExponentialFamilyVAE(PyroModule):
     def _apply(self, fn, *args, **kwargs):
         # ``.to(device)``, ``.double()``: move the prior's tensors along with the parameters.
         super()._apply(fn, *args, **kwargs)
-        self.prior = _map_tensors(self.prior, fn)
+        self._prior = _map_tensors(self._prior, fn)
         return self
+
+    @property
+    def prior(self) -> dist.Distribution:
+        """``p(z)``."""
+        return self._prior
 
     @property
     def latent_is_discrete(self) -> bool:

@@ -2,7 +2,8 @@
 
 * ELBO ``L_B(θ, φ)``: exact by enumeration when the guide's latent is discrete, otherwise
   Monte-Carlo with its standard error;
-* log-likelihood ``L(θ)``: exact by enumeration when the model's latent is discrete, otherwise
+* log-likelihood ``L(θ)``: exact by enumeration when the model's latent is discrete, closed
+  form when the model has a ``marginal()`` distribution (the linear Gaussian decoder), otherwise
   importance-sampled with the guide as proposal (K samples, in chunks);
 * tightness gap ``L(θ) − L_B(θ, φ) = E_{p_d} KL(q_φ(z|x) ‖ p_θ(z|x))``;
 * approximation error ``L(θ_ref) − L(θ)`` against a reference decoder (eq. 2).
@@ -49,6 +50,10 @@ def _latent_is_enumerable(fn, x) -> bool:
     return bool(latents) and all(s["fn"].has_enumerate_support for s in latents)
 
 
+def _likelihood_is_exact(model, x) -> bool:
+    return callable(getattr(model, "marginal", None)) or _latent_is_enumerable(model, x)
+
+
 def _mean_and_se(per_point: torch.Tensor) -> tuple[float, float]:
     n = per_point.numel()
     se = per_point.std().item() / math.sqrt(n) if n > 1 else float("nan")
@@ -85,14 +90,17 @@ def _elbo_estimate(per_point: torch.Tensor, particle_var: torch.Tensor | None) -
 def log_likelihood_per_point(
     model, x, *, guide=None, num_samples: int = 1000, chunk_size: int = 100, exact: bool | None = None
 ) -> torch.Tensor:
-    """``log p_θ(x)`` per data point: exact by enumeration, or importance-sampled with ``guide``.
+    """``log p_θ(x)`` per data point: exact (``model.marginal()`` or enumeration), or
+    importance-sampled with ``guide``.
 
     The importance-sampled value ``log (1/K) Σ_k p(x, z_k)/q(z_k|x)`` is computed in chunks of
     ``chunk_size`` particles, so memory stays bounded for K in the thousands.
     """
     if exact is None:
-        exact = _latent_is_enumerable(model, x)
+        exact = _likelihood_is_exact(model, x)
     with torch.no_grad():
+        if exact and callable(getattr(model, "marginal", None)):
+            return model.marginal().log_prob(x)
         if exact:
             return log_marginal(model, x)
         if guide is None:
@@ -111,7 +119,7 @@ def log_likelihood(
 ) -> Estimate:
     """``L(θ) = mean_x log p_θ(x)``; the standard error is that of the mean over data points."""
     if exact is None:
-        exact = _latent_is_enumerable(model, x)
+        exact = _likelihood_is_exact(model, x)
     per_point = log_likelihood_per_point(
         model, x, guide=guide, num_samples=num_samples, chunk_size=chunk_size, exact=exact
     )
@@ -124,7 +132,7 @@ def tightness_gap(model, guide, x, num_samples: int = 100) -> Estimate:
     ll = log_likelihood_per_point(model, x, guide=guide, num_samples=max(num_samples, 1000))
     lb, particle_var = elbo_per_point(model, guide, x, num_samples)
     value, se = _mean_and_se(ll - lb)
-    return Estimate(value, se, particle_var is None and _latent_is_enumerable(model, x))
+    return Estimate(value, se, particle_var is None and _likelihood_is_exact(model, x))
 
 
 def approximation_error(model, reference, x, *, guide=None, reference_guide=None) -> Estimate:
@@ -136,7 +144,7 @@ def approximation_error(model, reference, x, *, guide=None, reference_guide=None
     ref = log_likelihood_per_point(reference, x, guide=reference_guide)
     own = log_likelihood_per_point(model, x, guide=guide)
     value, se = _mean_and_se(ref - own)
-    return Estimate(value, se, _latent_is_enumerable(model, x))
+    return Estimate(value, se, _likelihood_is_exact(model, x))
 
 
 def evaluate(model, guide, x, reference=None, num_samples: int = 100) -> dict[str, float]:

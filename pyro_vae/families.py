@@ -39,6 +39,7 @@ from .errors import DataError
 __all__ = [
     "Family",
     "Gaussian",
+    "HeteroscedasticGaussian",
     "Bernoulli",
     "Binomial",
     "Poisson",
@@ -129,25 +130,33 @@ def _check_counts(x: torch.Tensor, where: str, upper: float | None = None) -> No
 
 
 class Gaussian(Family):
-    """Gaussian ``N(x | η, σ² I)`` with a fixed or a learned shared σ.
+    """Gaussian ``N(x | η, σ² I)`` with a fixed or a learned σ, shared or one per coordinate.
 
     With fixed σ: ν(x) = x, θ = η / σ², A(θ) = σ² θ² / 2, h(x) = N(x | 0, σ² I).
-    With ``learn_sigma=True`` σ is one learned scalar (seed 002's VAE-1); the x² coefficient
-    −1/(2σ²) is then the same for every z and stays in the base measure of each evaluation.
+    With ``learn_sigma=True`` σ is learned (seed 002's VAE-1: one shared σ; its linear VAE's
+    encoder: one τ_h per latent coordinate, ``size=H``); the x² coefficient −1/(2σ²) is the
+    same for every predictor and stays in the base measure of each evaluation.
+
+    :param sigma: the (initial) standard deviation.
+    :param learn_sigma: make σ a parameter.
+    :param size: one σ per coordinate of an event of this size; one shared σ by default.
     """
 
     name = "gaussian"
 
-    def __init__(self, sigma: float = 1.0, learn_sigma: bool = False):
+    def __init__(self, sigma: float = 1.0, learn_sigma: bool = False, size: int | None = None):
         super().__init__()
         if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
             raise ValueError(f"Gaussian: sigma must be a positive finite number, got {sigma!r}")
-        log_sigma = torch.tensor(math.log(sigma))
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise ValueError(f"Gaussian: size must be a positive int or None, got {size!r}")
+        log_sigma = torch.full(() if size is None else (size,), math.log(sigma))
         if learn_sigma:
             self.log_sigma = nn.Parameter(log_sigma)
         else:
             self.register_buffer("log_sigma", log_sigma)
         self.learn_sigma = learn_sigma
+        self.size = size
 
     @property
     def sigma(self) -> torch.Tensor:
@@ -174,7 +183,57 @@ class Gaussian(Family):
 
     def extra_repr(self):
         kind = "learned" if self.learn_sigma else "fixed"
-        return f"sigma={self.sigma.item():.4g} ({kind})"
+        if self.size is None:
+            return f"sigma={self.sigma.item():.4g} ({kind})"
+        return f"size={self.size}, sigma=({kind}, one per coordinate)"
+
+
+class HeteroscedasticGaussian(Family):
+    """Gaussian ``N(x | μ, diag σ²)`` whose predictor carries both μ and σ.
+
+    The predictor is ``η = [μ, ρ]`` (twice the event size) with σ = softplus(ρ): the decoder
+    of seed 002's VAE-3 (eq. 35–38, σ_d(z) from its own network) and the encoder of eq. 4–7
+    (τ_h(x) from its own network). As an exponential family: ν(x) = (x, x²),
+    θ = (μ/σ², −1/(2σ²)), A(θ) = Σ −θ₁²/(4θ₂) − ½ log(−2θ₂), h(x) = (2π)^(−D/2).
+    """
+
+    name = "heteroscedastic_gaussian"
+
+    @staticmethod
+    def split(eta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(μ, σ)`` from the predictor ``[μ, ρ]``."""
+        mu, rho = eta.chunk(2, dim=-1)
+        return mu, F.softplus(rho)
+
+    def distribution(self, eta):
+        mu, sigma = self.split(eta)
+        return dist.Normal(mu, sigma).to_event(1)
+
+    def natural_parameter(self, eta):
+        mu, sigma = self.split(eta)
+        s2 = sigma**2
+        return torch.cat([mu / s2, -0.5 / s2], -1)
+
+    def sufficient_statistic(self, x):
+        return torch.cat([x, x**2], -1)
+
+    def log_base_measure(self, x):
+        return torch.full(x.shape[:-1], -0.5 * x.shape[-1] * math.log(2 * math.pi),
+                          dtype=x.dtype, device=x.device)
+
+    def log_partition(self, theta):
+        t1, t2 = theta.chunk(2, dim=-1)
+        return (-(t1**2) / (4 * t2) - 0.5 * torch.log(-2 * t2)).sum(-1)
+
+    def mean(self, theta):
+        t1, t2 = theta.chunk(2, dim=-1)
+        mu, s2 = -t1 / (2 * t2), -0.5 / t2
+        return torch.cat([mu, mu**2 + s2], -1)
+
+    def variance(self, theta):
+        t1, t2 = theta.chunk(2, dim=-1)
+        mu, s2 = -t1 / (2 * t2), -0.5 / t2
+        return torch.cat([s2, 4 * mu**2 * s2 + 2 * s2**2], -1)
 
 
 class Bernoulli(Family):

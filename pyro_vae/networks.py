@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import nn
 
 
@@ -31,3 +32,30 @@ def mlp(
             layers.append(activation())
         layers.append(nn.Linear(a, b, bias=bias))
     return nn.Sequential(*layers)
+
+
+class UnitColumnLinear(nn.Linear):
+    """``W̃ z + b`` with every column of W̃ scaled to unit length (seed 002 eq. 17–18).
+
+    The first layer of VAE-2's decoder: the scale of each latent coordinate then lives in the
+    prior variances α_h² alone.
+    """
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        weight = self.weight / self.weight.norm(dim=0, keepdim=True)
+        return nn.functional.linear(z, weight, self.bias)
+
+
+class Concatenate(nn.Module):
+    """Networks side by side on the same input, outputs concatenated on the last dimension.
+
+    Seed 002 gives the decoder of VAE-3 two networks, one for μ(z) and one for σ(z)
+    (eq. 37–38), and its encoders two, one for ν(x) and one for τ(x) (eq. 6–7).
+    """
+
+    def __init__(self, *networks: nn.Module):
+        super().__init__()
+        self.networks = nn.ModuleList(networks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([net(x) for net in self.networks], -1)

@@ -20,6 +20,7 @@ from pyro_vae.families import (
     Binomial,
     Categorical,
     Gaussian,
+    HeteroscedasticGaussian,
     Multinomial,
     Poisson,
     code_bits,
@@ -55,6 +56,16 @@ SPECS = {
     "gaussian_learned": dict(
         make=lambda: Gaussian(sigma=1.3, learn_sigma=True),
         eta_shape=BATCH + (K,),
+        data=lambda g: 3.0 * torch.randn(*BATCH, K, generator=g, dtype=F64),
+    ),
+    "gaussian_per_coordinate": dict(
+        make=lambda: Gaussian(sigma=0.8, learn_sigma=True, size=K),
+        eta_shape=BATCH + (K,),
+        data=lambda g: 3.0 * torch.randn(*BATCH, K, generator=g, dtype=F64),
+    ),
+    "gaussian_heteroscedastic": dict(
+        make=HeteroscedasticGaussian,
+        eta_shape=BATCH + (2 * K,),
         data=lambda g: 3.0 * torch.randn(*BATCH, K, generator=g, dtype=F64),
     ),
     "bernoulli": dict(
@@ -101,6 +112,12 @@ def _eta(name: str, seed: int = 1) -> torch.Tensor:
 
 def _data(name: str, seed: int = 2) -> torch.Tensor:
     return SPECS[name]["data"](_gen(seed))
+
+
+def _theta(fam, name: str) -> torch.Tensor:
+    """A valid natural parameter: the image of a random predictor."""
+    with torch.no_grad():
+        return fam.natural_parameter(_eta(name)).to(F64)
 
 
 def assert_close_f64(actual, expected, atol=ATOL, rtol=RTOL):
@@ -171,7 +188,7 @@ def test_gaussian_learned_sigma_gradient_matches_pyro():
 @pytest.mark.parametrize("name", ALL)
 def test_mean_is_gradient_of_log_partition(name):
     fam = SPECS[name]["make"]()
-    theta = _eta(name).requires_grad_(True)
+    theta = _theta(fam, name).requires_grad_(True)
     (grad,) = torch.autograd.grad(fam.log_partition(theta).sum(), theta)
     assert fam.log_partition(theta).shape == BATCH
     assert_close_f64(fam.mean(theta.detach()), grad)
@@ -180,7 +197,7 @@ def test_mean_is_gradient_of_log_partition(name):
 @pytest.mark.parametrize("name", ALL)
 def test_variance_is_diagonal_of_hessian(name):
     fam = SPECS[name]["make"]()
-    theta = _eta(name).reshape(-1, SPECS[name]["eta_shape"][-1])
+    theta = _theta(fam, name).reshape(-1, SPECS[name]["eta_shape"][-1])
     variance = fam.variance(theta)
     assert variance.shape == theta.shape
     for row, var_row in zip(theta, variance):
@@ -216,6 +233,9 @@ def test_mean_matches_distribution_mean(name):
         if name == "categorical":
             # Pyro's Categorical.mean is NaN (no order on classes); E[one-hot(z)] = probs.
             expected = d.probs
+        elif name == "gaussian_heteroscedastic":
+            # ν(x) = (x, x²): E = (μ, μ² + σ²).
+            expected = torch.cat([d.mean, d.mean**2 + d.variance], -1)
         elif name == "binary_code":
             # A Categorical over codes: E[bits(z)] = Σ_z P(z) bits(z).
             expected = d.probs @ code_bits(M, dtype=F64)
@@ -258,6 +278,10 @@ def test_natural_parameter_is_the_predictor(name):
 CANONICAL = {
     "gaussian_fixed": lambda eta: eta,
     "gaussian_learned": lambda eta: eta,
+    "gaussian_per_coordinate": lambda eta: eta,
+    "gaussian_heteroscedastic": lambda eta: torch.cat(
+        [eta[..., :K], eta[..., :K] ** 2 + nn.functional.softplus(eta[..., K:]) ** 2], -1
+    ),
     "bernoulli": torch.sigmoid,
     "binomial": lambda eta: N * torch.sigmoid(eta),
     "poisson": torch.exp,

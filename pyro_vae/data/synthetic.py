@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from pyro_vae.errors import ConfigError
+from pyro_vae.ppca import LinearGaussian
 
 
 def gmm_centres(radius: float = 2.2) -> torch.Tensor:
@@ -57,3 +58,63 @@ def gmm_toy(
     z = torch.randint(centres.shape[0], (n,), generator=g, device="cpu")
     x = centres[z] + sigma * torch.randn(n, centres.shape[1], generator=g, device="cpu")
     return GMMToy(x=x, z=z, centres=centres, sigma=float(sigma))
+
+
+@dataclass
+class PCAData:
+    """Training and held-out rows of a seed 002 App. C data set, with its generating parameters.
+
+    ``truth`` is the generating linear Gaussian model ``(W_gen, μ_gen, σ_gen)``: for pPCA data
+    its log-likelihood is the ground truth of Fig. 1(a); for PCA-ring data it is the model
+    *before* the ring map of eq. 81 (no likelihood of the ring data is known).
+    """
+
+    x_train: torch.Tensor
+    x_test: torch.Tensor
+    truth: LinearGaussian
+
+
+def ppca_data(
+    n_train: int = 10_000,
+    n_test: int = 10_000,
+    data_dim: int = 10,
+    latent_dim: int = 2,
+    sigma: float = 0.1,
+    seed: int = 0,
+) -> PCAData:
+    """pPCA data (seed 002 App. C, eq. 77–78): ``z ~ N(0, I)``, ``x ~ N(W z + μ, σ² I)`` with
+    every entry of W (D × H) and μ drawn from U(0, 1) for each seed."""
+    truth, x = _linear_gaussian_rows(n_train + n_test, data_dim, latent_dim, sigma, seed, "ppca_data")
+    x = x + truth.offset
+    return PCAData(x[:n_train], x[n_train:], truth)
+
+
+def pca_ring(
+    n_train: int = 10_000,
+    n_test: int = 10_000,
+    data_dim: int = 10,
+    latent_dim: int = 2,
+    sigma: float = 0.1,
+    seed: int = 0,
+) -> PCAData:
+    """PCA-ring data (seed 002 App. C, eq. 79–81): ``x ~ N(W z, σ² I)`` as for pPCA but without
+    μ, then ``x′ = μ + x / 10 + x / |x|``, which puts the data near a ring in R^D."""
+    truth, x = _linear_gaussian_rows(n_train + n_test, data_dim, latent_dim, sigma, seed, "pca_ring")
+    x = truth.offset + x / 10 + x / x.norm(dim=-1, keepdim=True)
+    return PCAData(x[:n_train], x[n_train:], truth)
+
+
+def _linear_gaussian_rows(n, data_dim, latent_dim, sigma, seed, where):
+    """``(W, μ, σ)`` with W, μ ~ U(0, 1) and ``n`` rows of ``W z + σ ε`` (no μ yet), on the CPU."""
+    for name, value in (("n_train + n_test", n), ("data_dim", data_dim), ("latent_dim", latent_dim)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{where}: {name} must be a positive int, got {value!r}")
+    if not (isinstance(sigma, (int, float)) and sigma > 0):
+        raise ConfigError(f"{where}: sigma must be a positive number, got {sigma!r}")
+    dtype = torch.get_default_dtype()
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    weight = torch.rand(data_dim, latent_dim, generator=g, dtype=dtype)
+    offset = torch.rand(data_dim, generator=g, dtype=dtype)
+    z = torch.randn(n, latent_dim, generator=g, dtype=dtype)
+    x = z @ weight.T + sigma * torch.randn(n, data_dim, generator=g, dtype=dtype)
+    return LinearGaussian(weight, offset, torch.tensor(float(sigma), dtype=dtype)), x

@@ -1,0 +1,49 @@
+"""Guides over continuous latents: diagonal Gaussians ``q_φ(z | x) = N(z; ν(x), diag τ²)``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from pyro_vae.families import Gaussian, HeteroscedasticGaussian
+from pyro_vae.networks import Concatenate, mlp
+from pyro_vae.validation import check_positive_int
+
+from .amortised import AmortisedGuide
+
+
+class LinearGaussian(AmortisedGuide):
+    """The linear VAE's encoder (seed 002 eq. 31–32): ``N(z; V x + b, diag τ²)``, τ constant.
+
+    The paper writes the mean as ``V (x − μ₀)``; the bias b covers ``−V μ₀`` without reading
+    the decoder's μ₀.
+    """
+
+    def __init__(self, data_dim: int, latent_dim: int, tau: float = 1.0):
+        check_positive_int("data_dim", data_dim)
+        check_positive_int("latent_dim", latent_dim)
+        super().__init__(Gaussian(tau, learn_sigma=True, size=latent_dim), nn.Linear(data_dim, latent_dim))
+
+    @property
+    def tau(self) -> torch.Tensor:
+        """The encoder standard deviations τ_h."""
+        return self.family.sigma
+
+    def load(self, weight: torch.Tensor, bias: torch.Tensor, tau: torch.Tensor) -> "LinearGaussian":
+        """Set ``(V, b, τ)``, e.g. to :meth:`~pyro_vae.ppca.LinearGaussian.mean_field_encoder`."""
+        with torch.no_grad():
+            self.encoder.weight.copy_(weight)
+            self.encoder.bias.copy_(bias)
+            self.family.log_sigma.copy_(tau.log())
+        return self
+
+
+class DiagonalGaussian(AmortisedGuide):
+    """The standard VAE encoder (seed 002 eq. 4–7): ``N(z; ν_φ(x), diag τ_φ²(x))`` with one
+    MLP for the mean ν and one for the standard deviations τ."""
+
+    def __init__(self, data_dim: int, latent_dim: int, hidden: Sequence[int] = (50, 50)):
+        encoder = Concatenate(mlp(data_dim, latent_dim, hidden), mlp(data_dim, latent_dim, hidden))
+        super().__init__(HeteroscedasticGaussian(), encoder)
