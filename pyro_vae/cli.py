@@ -83,6 +83,26 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: %(default)s)",
     )
     run.add_argument(
+        "--runs",
+        type=int,
+        metavar="N",
+        help="independent runs (seeds seed, seed+1, ...) whose median and inter-quartile range "
+        "are reported; multi-run experiments only (default: the profile's)",
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes for --runs, each with one torch thread; 1 runs them one after "
+        "another in this process (default: one per CPU, at most one per run)",
+    )
+    run.add_argument(
+        "--data",
+        metavar="PATH",
+        help="real data instead of the built-in synthetic set, for experiments that read files "
+        "(vae1: a folder or file of MNIST-format IDX images, gzipped or not)",
+    )
+    run.add_argument(
         "--quiet",
         action="store_true",
         help="no progress output (by default progress is shown when stderr is a terminal)",
@@ -134,6 +154,9 @@ def cmd_run(args: argparse.Namespace) -> None:
         seed=args.seed,
         device=args.device,
         progress=False if args.quiet else None,
+        runs=args.runs,
+        workers=args.workers,
+        data=args.data,
     )
     held = sum(c.holds for c in results.claims)
     print(

@@ -71,3 +71,22 @@ def _entropy(site, which: str) -> torch.Tensor:
             f"three_entropies: the {which}'s site {site['name']!r} is a {type(site['fn']).__name__}, "
             "which has no closed-form entropy; seed 002's identity is for Gaussian VAEs"
         ) from None
+
+
+def entropy_monitor(model, guide, x: torch.Tensor, num_samples: int = 100):
+    """A callback for ``fit(..., evaluate=...)``: the sampled ELBO on ``x``, the three entropies
+    and their relative gap, as a dict (seed 002 Fig. 1: the quantities it tracks)."""
+    from .evaluation import elbo
+
+    def monitor() -> dict[str, float]:
+        lower_bound = elbo(model, guide, x, num_samples=num_samples, exact=False)
+        entropies = three_entropies(model, guide, x, num_samples=num_samples)
+        return {
+            "elbo": lower_bound.value,
+            "elbo_se": lower_bound.se,
+            "three_entropies": entropies.value,
+            "three_entropies_se": entropies.se,
+            "relative_gap": relative_gap(lower_bound.value, entropies.value),
+        }
+
+    return monitor

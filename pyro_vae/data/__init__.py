@@ -1,9 +1,9 @@
 """Data: synthetic sets the papers define (built in) and loaders for standard file formats."""
 
 from .idx import idx_file, load_idx_images, load_idx_labels, read_idx
-from .synthetic import GMMToy, PCAData, gmm_centres, gmm_toy, pca_ring, ppca_data
+from .synthetic import GMMToy, PCAData, blob_images, gmm_centres, gmm_toy, pca_ring, ppca_data
 
 __all__ = [
-    "GMMToy", "PCAData", "gmm_centres", "gmm_toy", "pca_ring", "ppca_data",
+    "GMMToy", "PCAData", "blob_images", "gmm_centres", "gmm_toy", "pca_ring", "ppca_data",
     "idx_file", "load_idx_images", "load_idx_labels", "read_idx",
 ]

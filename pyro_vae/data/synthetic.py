@@ -84,7 +84,7 @@ def ppca_data(
 ) -> PCAData:
     """pPCA data (seed 002 App. C, eq. 77–78): ``z ~ N(0, I)``, ``x ~ N(W z + μ, σ² I)`` with
     every entry of W (D × H) and μ drawn from U(0, 1) for each seed."""
-    truth, x = _linear_gaussian_rows(n_train + n_test, data_dim, latent_dim, sigma, seed, "ppca_data")
+    truth, x = _linear_gaussian_rows(n_train, n_test, data_dim, latent_dim, sigma, seed, "ppca_data")
     x = x + truth.offset
     return PCAData(x[:n_train], x[n_train:], truth)
 
@@ -99,18 +99,21 @@ def pca_ring(
 ) -> PCAData:
     """PCA-ring data (seed 002 App. C, eq. 79–81): ``x ~ N(W z, σ² I)`` as for pPCA but without
     μ, then ``x′ = μ + x / 10 + x / |x|``, which puts the data near a ring in R^D."""
-    truth, x = _linear_gaussian_rows(n_train + n_test, data_dim, latent_dim, sigma, seed, "pca_ring")
+    truth, x = _linear_gaussian_rows(n_train, n_test, data_dim, latent_dim, sigma, seed, "pca_ring")
     x = truth.offset + x / 10 + x / x.norm(dim=-1, keepdim=True)
     return PCAData(x[:n_train], x[n_train:], truth)
 
 
-def _linear_gaussian_rows(n, data_dim, latent_dim, sigma, seed, where):
-    """``(W, μ, σ)`` with W, μ ~ U(0, 1) and ``n`` rows of ``W z + σ ε`` (no μ yet), on the CPU."""
-    for name, value in (("n_train + n_test", n), ("data_dim", data_dim), ("latent_dim", latent_dim)):
+def _linear_gaussian_rows(n_train, n_test, data_dim, latent_dim, sigma, seed, where):
+    """``(W, μ, σ)`` with W, μ ~ U(0, 1) and ``n_train + n_test`` rows of ``W z + σ ε`` (no μ
+    yet), drawn on the CPU."""
+    for name, value in (("n_train", n_train), ("n_test", n_test), ("data_dim", data_dim),
+                        ("latent_dim", latent_dim)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{where}: {name} must be a positive int, got {value!r}")
-    if not (isinstance(sigma, (int, float)) and sigma > 0):
-        raise ConfigError(f"{where}: sigma must be a positive number, got {sigma!r}")
+    if isinstance(sigma, bool) or not (isinstance(sigma, (int, float)) and 0 < sigma < math.inf):
+        raise ConfigError(f"{where}: sigma must be a positive finite number, got {sigma!r}")
+    n = n_train + n_test
     dtype = torch.get_default_dtype()
     g = torch.Generator(device="cpu").manual_seed(seed)
     weight = torch.rand(data_dim, latent_dim, generator=g, dtype=dtype)
@@ -118,3 +121,26 @@ def _linear_gaussian_rows(n, data_dim, latent_dim, sigma, seed, where):
     z = torch.randn(n, latent_dim, generator=g, dtype=dtype)
     x = z @ weight.T + sigma * torch.randn(n, data_dim, generator=g, dtype=dtype)
     return LinearGaussian(weight, offset, torch.tensor(float(sigma), dtype=dtype)), x
+
+
+def blob_images(n: int = 10_000, size: int = 28, width: float = 3.0, noise: float = 0.05,
+                seed: int = 0) -> torch.Tensor:
+    """Synthetic ``size × size`` images in [0, 1] on a two-dimensional nonlinear manifold: one
+    Gaussian blob of ``width`` pixels whose centre is ``sigmoid(z)`` across the image,
+    ``z ~ N(0, I₂)``, plus pixel noise of standard deviation ``noise``, clipped to [0, 1].
+
+    The built-in stand-in for MNIST-like images when no IDX file is given (E5 ``vae1``).
+    Rows are flattened images (n × size²).
+    """
+    for name, value in (("n", n), ("size", size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"blob_images: {name} must be a positive int, got {value!r}")
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    dtype = torch.get_default_dtype()
+    margin = 2 * width
+    centres = margin + (size - 1 - 2 * margin) * torch.sigmoid(torch.randn(n, 2, generator=g, dtype=dtype))
+    axis = torch.arange(size, dtype=dtype)
+    rows = torch.exp(-0.5 * ((axis - centres[:, :1]) / width) ** 2)  # n × size
+    cols = torch.exp(-0.5 * ((axis - centres[:, 1:]) / width) ** 2)
+    images = rows[:, :, None] * cols[:, None, :] + noise * torch.randn(n, size, size, generator=g, dtype=dtype)
+    return images.clamp(0.0, 1.0).reshape(n, size * size)

@@ -7,7 +7,12 @@ Each experiment is one module of this package. It defines
 * ``PROFILES: dict[str, Config]`` with keys ``"smoke"``, ``"default"`` and ``"paper"``, where
   ``Config`` is a dataclass with at least a ``seed: int`` field;
 * ``run(config, out_dir, progress=True, device="cpu") -> Results``, which writes its figures
-  into ``out_dir`` and returns a :class:`~pyro_vae.results.Results`.
+  into ``out_dir`` and returns a :class:`~pyro_vae.results.Results`;
+* optionally ``check_config(config)``, which raises :class:`ConfigError` for settings that
+  need more than a type check (a data file that must exist, say); it runs before any output.
+
+Settings a user may change from the command line (``--runs``, ``--workers``, ``--data``) are
+fields of ``Config``; an experiment without such a field refuses the option.
 
 :func:`run_experiment` validates every setting before any training, runs the experiment and
 writes ``results.json`` and ``results.md`` (the experiment's ``run`` does not).
@@ -26,11 +31,14 @@ from typing import Any
 
 from pyro_vae.errors import ConfigError
 from pyro_vae.results import Results, write_results
-from pyro_vae.validation import check_device, check_seed
+from pyro_vae.validation import check_device, check_positive_int, check_seed
 
 #: Experiment name -> module path, in the order ``pyro-vae list`` shows them; imported lazily.
 EXPERIMENTS: dict[str, str] = {
     "gmm": "pyro_vae.experiments.gmm",
+    "linear-vae": "pyro_vae.experiments.linear_vae",
+    "vae1": "pyro_vae.experiments.vae1",
+    "vae3": "pyro_vae.experiments.vae3",
 }
 
 PROFILE_NAMES = ("smoke", "default", "paper")
@@ -59,14 +67,30 @@ def get_experiment(name: str) -> ModuleType:
     return module
 
 
-def make_config(module: ModuleType, profile: str, seed: int | None = None) -> Any:
-    """A copy of the experiment's configuration for ``profile``, with ``seed`` if given."""
+def make_config(module: ModuleType, profile: str, seed: int | None = None, **overrides) -> Any:
+    """A copy of the experiment's configuration for ``profile``, with ``seed`` if given and
+    with the ``overrides`` that are not None (e.g. ``runs=10``, ``data="..."``).
+
+    An override the experiment does not have, or of the wrong type, is a :class:`ConfigError`.
+    """
     if profile not in module.PROFILES:
         known = ", ".join(module.PROFILES)
         raise ConfigError(f"unknown profile {profile!r} for experiment {module.NAME!r}; known profiles: {known}")
-    if seed is None:
-        return dataclasses.replace(module.PROFILES[profile])
-    return dataclasses.replace(module.PROFILES[profile], seed=check_seed(seed))
+    config = module.PROFILES[profile]
+    changes = {key: value for key, value in overrides.items() if value is not None}
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    for key, value in changes.items():
+        option = "--" + key.replace("_", "-")
+        if key not in fields:
+            raise ConfigError(f"experiment {module.NAME!r} has no setting {option}")
+        expected = type(getattr(config, key))
+        if expected is int:
+            check_positive_int(option, value)
+        elif expected is not type(None) and not isinstance(value, expected):
+            raise ConfigError(f"{option} must be a {expected.__name__}, got {value!r}")
+    if seed is not None:
+        changes["seed"] = check_seed(seed)
+    return dataclasses.replace(config, **changes)
 
 
 def default_out_dir(name: str, now: datetime.datetime | None = None) -> pathlib.Path:
@@ -101,18 +125,22 @@ def run_experiment(
     seed: int | None = None,
     device: str = "cpu",
     progress: bool | None = None,
+    **overrides,
 ) -> tuple[Results, pathlib.Path]:
     """Run experiment ``name`` with ``profile`` and write its results into ``out``.
 
     Every argument is validated before any training. ``out`` defaults to
     ``runs/NAME-YYYYmmdd-HHMMSS/``; an existing non-empty folder or a file is refused.
-    ``progress`` defaults to whether stderr is a terminal. Pyro's random seed is set to the
+    ``progress`` defaults to whether stderr is a terminal. ``overrides`` replace settings of the
+    profile (those that are not None), as :func:`make_config` checks them. Pyro's random seed is set to the
     configuration's seed before the run; the param store is left to the experiment.
 
     :returns: the results and the output folder.
     """
     module = get_experiment(name)
-    config = make_config(module, profile, seed)
+    config = make_config(module, profile, seed, **overrides)
+    if hasattr(module, "check_config"):
+        module.check_config(config)
     device = check_device(device)
     out_dir = prepare_out_dir(default_out_dir(name) if out is None else out)
     if progress is None:

@@ -1,0 +1,84 @@
+"""``experiments.multirun``: runs in worker processes equal the same runs in this process;
+quartiles equal numpy's percentiles; ``make_config`` takes and checks the command-line
+overrides (``--runs``, ``--workers``, ``--data``)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+
+from pyro_vae import experiments
+from pyro_vae.errors import ConfigError
+from pyro_vae.experiments import linear_vae, multirun
+
+
+def test_run_seeds_in_workers_keeps_the_order_of_the_seeds():
+    task = functools.partial(pow, 3)
+    seeds = [4, 1, 3, 2]
+    assert multirun.run_seeds(task, seeds, workers=2) == [81, 3, 27, 9]
+    assert multirun.run_seeds(task, seeds, workers=1) == [81, 3, 27, 9]
+
+
+def test_workers_are_single_threaded():
+    [threads] = {t for t in multirun.run_seeds(_threads, [0, 1], workers=2)}
+    assert threads == 1
+
+
+def _threads(_seed: int) -> int:
+    return torch.get_num_threads()
+
+
+def test_quartiles_are_numpys_percentiles():
+    values = np.random.default_rng(0).normal(size=(7, 5))
+    median, q25, q75 = multirun.quartiles(values)
+    np.testing.assert_allclose(median, np.median(values, axis=0))
+    np.testing.assert_allclose(q25, np.percentile(values, 25, axis=0))
+    np.testing.assert_allclose(q75, np.percentile(values, 75, axis=0))
+
+
+def test_default_workers_is_bounded_by_runs_and_cpus():
+    assert multirun.default_workers(1) == 1
+    assert 1 <= multirun.default_workers(64) <= 64
+
+
+def test_a_run_in_a_worker_equals_the_same_run_here():
+    """The per-seed task is deterministic, whichever process runs it."""
+    config = linear_vae.PROFILES["smoke"]
+    task = functools.partial(linear_vae.one_run, config)
+    [here] = multirun.run_seeds(task, [5], workers=1)
+    [there, _] = multirun.run_seeds(task, [5, 6], workers=2)
+    for variant in ("learned_sigma", "fixed_sigma"):
+        for key, values in here[variant].items():
+            np.testing.assert_allclose(there[variant][key], values, rtol=1e-5, err_msg=key)
+
+
+def test_make_config_applies_overrides():
+    module = experiments.get_experiment("linear-vae")
+    config = experiments.make_config(module, "smoke", seed=3, runs=5, workers=None)
+    assert (config.seed, config.runs, config.workers) == (3, 5, linear_vae.PROFILES["smoke"].workers)
+
+
+@pytest.mark.parametrize(
+    "name, overrides, message",
+    [
+        ("gmm", {"runs": 3}, "has no setting --runs"),
+        ("gmm", {"data": "x"}, "has no setting --data"),
+        ("linear-vae", {"runs": 0}, "--runs must be a positive int"),
+        ("linear-vae", {"workers": -1}, "--workers must be a positive int"),
+        ("vae1", {"data": 3}, "--data must be a str"),
+    ],
+)
+def test_make_config_refuses_bad_overrides(name, overrides, message):
+    module = experiments.get_experiment(name)
+    with pytest.raises(ConfigError, match=message):
+        experiments.make_config(module, "smoke", **overrides)
+
+
+def test_vae1_refuses_a_missing_data_path_before_creating_the_output(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError, match="no such file or folder"):
+        experiments.run_experiment("vae1", "smoke", out=out, data=str(tmp_path / "missing"))
+    assert not out.exists()
