@@ -3,7 +3,7 @@
 Models live in :mod:`pyro_vae.models`, guides in :mod:`pyro_vae.guides`; both are plain
 Pyro callables. This package adds what Pyro lacks: exponential families with their
 log-partition functions, named objectives, a guarded training loop, and the measurements of
-seeds 000, 002 and 003 (tightness gap, approximation error, consistency distance, ...).
+seeds 000, 002 and 003 (tightness gap, approximation error, consistency distance, three entropies, ...).
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -15,6 +15,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 from . import data, families, objectives  # noqa: E402
 from .consistency import consistency_distance  # noqa: E402
+from .entropies import relative_gap, three_entropies  # noqa: E402
 from .evaluation import approximation_error, elbo, evaluate, log_likelihood, tightness_gap  # noqa: E402
 from .training import History, fit, fit_max_likelihood  # noqa: E402
 
@@ -30,5 +31,7 @@ __all__ = [
     "fit_max_likelihood",
     "log_likelihood",
     "objectives",
+    "relative_gap",
+    "three_entropies",
     "tightness_gap",
 ]

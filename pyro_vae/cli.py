@@ -86,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--runs",
         type=int,
         metavar="N",
-        help="independent runs (seeds seed, seed+1, ...) whose median and inter-quartile range "
-        "are reported; multi-run experiments only (default: the profile's)",
+        help="independent runs (seeds seed, seed+1, ...) whose median and interquartile range "
+        "are reported; for experiments that repeat runs (default: the profile's)",
     )
     run.add_argument(
         "--workers",

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 
-import pyro
 import torch
 from pyro import poutine
 
 from .errors import ConfigError
-from .evaluation import Estimate
+from .evaluation import Estimate, elbo_estimate
+from .objectives.iwae import particle_traces, weights_of_traces
 from .pairing import latent_sites
 
 
@@ -28,11 +28,13 @@ def three_entropies_per_point(model, guide, x: torch.Tensor, num_samples: int = 
     Entropies are the Pyro distributions' own ``entropy()`` at the sites of one vectorised
     run of guide and model (``num_samples`` particles).
     """
-    particles = pyro.plate("entropy_particles", num_samples, dim=-2)
     with torch.no_grad(), poutine.block():
-        guide_trace = poutine.trace(particles(guide)).get_trace(x)
-        model_trace = poutine.trace(poutine.replay(particles(model), trace=guide_trace)).get_trace(x)
-    observed = {n: s for n, s in model_trace.nodes.items() if s["type"] == "sample" and s["is_observed"]}
+        traces = particle_traces(model, guide, (x,), {}, num_samples)
+    return _entropies_of_traces(*traces, num_samples, x.shape[0])
+
+
+def _entropies_of_traces(guide_trace, model_trace, num_samples: int, n: int):
+    observed = {k: s for k, s in model_trace.nodes.items() if s["type"] == "sample" and s["is_observed"]}
     total = 0.0
     for sites, sign, which in (
         (latent_sites(guide_trace), 1.0, "guide"),  # H[q(z|x)]
@@ -40,7 +42,7 @@ def three_entropies_per_point(model, guide, x: torch.Tensor, num_samples: int = 
         (observed, -1.0, "model"),  # H[p(x|z)], one value per particle
     ):
         for site in sites.values():
-            total = total + sign * _entropy(site, which).expand(num_samples, x.shape[0])
+            total = total + sign * _entropy(site, which).expand(num_samples, n)
     return total.mean(0), total.var(0) / num_samples
 
 
@@ -51,7 +53,10 @@ def three_entropies(model, guide, x: torch.Tensor, num_samples: int = 100) -> Es
     error is the Monte-Carlo error of the sampled ``E_q H[p(x|z)]`` (0 and ``exact`` when the
     decoder variance does not depend on z).
     """
-    per_point, particle_var = three_entropies_per_point(model, guide, x, num_samples)
+    return _estimate(*three_entropies_per_point(model, guide, x, num_samples))
+
+
+def _estimate(per_point: torch.Tensor, particle_var: torch.Tensor) -> Estimate:
     se = math.sqrt(particle_var.sum().item()) / per_point.numel()
     return Estimate(per_point.mean().item(), se, se == 0.0)
 
@@ -63,24 +68,17 @@ def relative_gap(lower_bound: float, entropies: float, reference: float | None =
     return abs(float(lower_bound) - float(entropies)) / denominator
 
 
-def _entropy(site, which: str) -> torch.Tensor:
-    try:
-        return site["fn"].entropy()
-    except NotImplementedError:
-        raise ConfigError(
-            f"three_entropies: the {which}'s site {site['name']!r} is a {type(site['fn']).__name__}, "
-            "which has no closed-form entropy; seed 002's identity is for Gaussian VAEs"
-        ) from None
-
-
 def entropy_monitor(model, guide, x: torch.Tensor, num_samples: int = 100):
     """A callback for ``fit(..., evaluate=...)``: the sampled ELBO on ``x``, the three entropies
-    and their relative gap, as a dict (seed 002 Fig. 1: the quantities it tracks)."""
-    from .evaluation import elbo
+    and their relative gap, as a dict (the quantities of seed 002 Fig. 1), both from one
+    vectorised run of guide and model with ``num_samples`` particles."""
 
     def monitor() -> dict[str, float]:
-        lower_bound = elbo(model, guide, x, num_samples=num_samples, exact=False)
-        entropies = three_entropies(model, guide, x, num_samples=num_samples)
+        with torch.no_grad(), poutine.block():
+            traces = particle_traces(model, guide, (x,), {}, num_samples)
+            log_w, _ = weights_of_traces(*traces, num_samples)
+            entropies = _estimate(*_entropies_of_traces(*traces, num_samples, x.shape[0]))
+        lower_bound = elbo_estimate(log_w.mean(0), log_w.var(0) / num_samples)
         return {
             "elbo": lower_bound.value,
             "elbo_se": lower_bound.se,
@@ -90,3 +88,13 @@ def entropy_monitor(model, guide, x: torch.Tensor, num_samples: int = 100):
         }
 
     return monitor
+
+
+def _entropy(site, which: str) -> torch.Tensor:
+    try:
+        return site["fn"].entropy()
+    except NotImplementedError:
+        raise ConfigError(
+            f"three_entropies: the {which}'s site {site['name']!r} is a {type(site['fn']).__name__}, "
+            "which has no closed-form entropy; seed 002's identity is for Gaussian VAEs"
+        ) from None

@@ -77,10 +77,12 @@ def elbo(model, guide, x, num_samples: int = 100, exact: bool | None = None) -> 
     The standard error of a Monte-Carlo value combines the spread over data points with the
     particle noise; it is the error of this number as an estimate of the ELBO on ``x``.
     """
-    return _elbo_estimate(*elbo_per_point(model, guide, x, num_samples, exact))
+    return elbo_estimate(*elbo_per_point(model, guide, x, num_samples, exact))
 
 
-def _elbo_estimate(per_point: torch.Tensor, particle_var: torch.Tensor | None) -> Estimate:
+def elbo_estimate(per_point: torch.Tensor, particle_var: torch.Tensor | None) -> Estimate:
+    """The mean ELBO of per-point values; ``particle_var`` (the Monte-Carlo variance of each
+    point's value) gives its standard error, ``None`` means the values are exact."""
     if particle_var is None:
         return Estimate(per_point.mean().item(), 0.0, True)
     se = math.sqrt(particle_var.sum().item()) / per_point.numel()
@@ -159,7 +161,7 @@ def evaluate(model, guide, x, reference=None, num_samples: int = 100) -> dict[st
     out: dict[str, float] = {}
     lb_points, particle_var = elbo_per_point(model, guide, x, num_samples)
     ll = log_likelihood_per_point(model, x, guide=guide)
-    lb = _elbo_estimate(lb_points, particle_var)
+    lb = elbo_estimate(lb_points, particle_var)
     out["elbo"], out["elbo_se"] = lb.value, lb.se
     out["log_likelihood"], out["log_likelihood_se"] = _mean_and_se(ll)
     out["tightness_gap"], out["tightness_gap_se"] = _mean_and_se(ll - lb_points)

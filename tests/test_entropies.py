@@ -28,7 +28,7 @@ from pyro_vae.guides import LinearGaussian as LinearGaussianGuide
 from pyro_vae.models import VAE1, VAE2, VAE3, LinearVAE
 
 from pyro_vae.data.synthetic import ppca_data
-from pyro_vae.entropies import relative_gap, three_entropies, three_entropies_per_point
+from pyro_vae.entropies import entropy_monitor, relative_gap, three_entropies, three_entropies_per_point
 from pyro_vae.errors import ConfigError
 from pyro_vae.evaluation import elbo, log_likelihood, tightness_gap
 from pyro_vae.ppca import LinearGaussian, ppca_mle
@@ -253,3 +253,17 @@ def test_three_entropies_rejects_a_site_without_closed_form_entropy():
 
     with pytest.raises(ConfigError, match="'z'.*TransformedDistribution"):
         three_entropies(model, guide, random_rows(6, 5, d), num_samples=3)
+
+
+@pytest.mark.parametrize("factor", [1.0, 1.5])
+def test_entropy_monitor_reports_the_elbo_and_the_three_entropies_of_one_run(optimum, factor):
+    """The callback for ``fit`` gives what ``elbo`` and ``three_entropies`` give separately."""
+    x, sol, _, guide = optimum
+    model = LinearVAE(D, H).load(LinearGaussian(sol.weight, sol.offset, factor * sol.sigma))
+    row = entropy_monitor(model, guide, x, num_samples=50)()
+    te = three_entropies(model, guide, x, num_samples=50)
+    lb = elbo(model, guide, x, num_samples=50)
+    assert row["three_entropies"] == pytest.approx(te.value, rel=1e-12) and row["three_entropies_se"] == 0
+    assert abs(row["elbo"] - lb.value) <= 4 * math.hypot(row["elbo_se"], lb.se) + 1e-9
+    assert row["relative_gap"] == pytest.approx(relative_gap(row["elbo"], row["three_entropies"]))
+    assert (row["relative_gap"] < 1e-10) == (factor == 1.0)

@@ -64,13 +64,9 @@ class IWAE(ELBO):
         raise NotImplementedError
 
 
-def log_importance_weights(model, guide, args, kwargs, num_particles, max_plate_nesting=1):
-    """``log p(x, z_k) − log q(z_k | x)`` per particle and data point, shape ``(K, batch)``.
-
-    Also returns ``Σ log q`` of the non-reparameterised guide sites (for score-function
-    terms), or 0 when every site is reparameterised. Particles are a plate left of the
-    model's ``max_plate_nesting`` plates; the data plate must be the rightmost dimension.
-    """
+def particle_traces(model, guide, args, kwargs, num_particles, max_plate_nesting=1):
+    """One vectorised run of ``guide`` and of ``model`` replayed on its samples, with
+    ``num_particles`` particles in a plate left of the model's ``max_plate_nesting`` plates."""
 
     def particles(fn):
         return pyro.plate("iwae_particles", num_particles, dim=-max_plate_nesting - 1)(fn)
@@ -81,6 +77,22 @@ def log_importance_weights(model, guide, args, kwargs, num_particles, max_plate_
     )
     if is_validation_enabled():
         check_if_enumerated(guide_trace)
+    return guide_trace, model_trace
+
+
+def log_importance_weights(model, guide, args, kwargs, num_particles, max_plate_nesting=1):
+    """``log p(x, z_k) − log q(z_k | x)`` per particle and data point, shape ``(K, batch)``.
+
+    Also returns ``Σ log q`` of the non-reparameterised guide sites (for score-function
+    terms), or 0 when every site is reparameterised. Particles are a plate left of the
+    model's ``max_plate_nesting`` plates; the data plate must be the rightmost dimension.
+    """
+    traces = particle_traces(model, guide, args, kwargs, num_particles, max_plate_nesting)
+    return weights_of_traces(*traces, num_particles)
+
+
+def weights_of_traces(guide_trace, model_trace, num_particles):
+    """:func:`log_importance_weights` of traces made by :func:`particle_traces`."""
     model_trace.compute_log_prob()
     guide_trace.compute_log_prob()
     log_w = 0.0
