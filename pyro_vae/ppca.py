@@ -29,10 +29,14 @@ class LinearGaussian:
         diag = (self.sigma**2).expand(self.offset.shape)
         return dist.LowRankMultivariateNormal(self.offset, self.weight, diag)
 
+    def _m(self) -> torch.Tensor:
+        """``M = Wᵀ W + σ² I`` (H × H): σ² times the posterior precision."""
+        eye = torch.eye(self.weight.shape[1], dtype=self.weight.dtype, device=self.weight.device)
+        return self.weight.T @ self.weight + self.sigma**2 * eye
+
     def posterior(self, x: torch.Tensor) -> dist.MultivariateNormal:
         """``p(z | x) = N(z; M⁻¹ Wᵀ (x − μ), σ² M⁻¹)`` with ``M = Wᵀ W + σ² I``."""
-        s2 = self.sigma**2
-        m = self.weight.T @ self.weight + s2 * torch.eye(self.weight.shape[1], dtype=self.weight.dtype)
+        s2, m = self.sigma**2, self._m()
         mean = torch.linalg.solve(m, self.weight.T @ (x - self.offset).T).T
         return dist.MultivariateNormal(mean, covariance_matrix=s2 * torch.linalg.inv(m))
 
@@ -44,8 +48,7 @@ class LinearGaussian:
         M is diagonal and q is the exact posterior (Lucas et al. 2019).
         Returns ``(V, b, τ)`` with V of shape H × D.
         """
-        s2 = self.sigma**2
-        m = self.weight.T @ self.weight + s2 * torch.eye(self.weight.shape[1], dtype=self.weight.dtype)
+        s2, m = self.sigma**2, self._m()
         v = torch.linalg.solve(m, self.weight.T)
         return v, -v @ self.offset, (s2 / torch.diagonal(m)).sqrt()
 

@@ -116,11 +116,12 @@ def _linear_gaussian_rows(n_train, n_test, data_dim, latent_dim, sigma, seed, wh
     n = n_train + n_test
     dtype = torch.get_default_dtype()
     g = torch.Generator(device="cpu").manual_seed(seed)
-    weight = torch.rand(data_dim, latent_dim, generator=g, dtype=dtype)
-    offset = torch.rand(data_dim, generator=g, dtype=dtype)
-    z = torch.randn(n, latent_dim, generator=g, dtype=dtype)
-    x = z @ weight.T + sigma * torch.randn(n, data_dim, generator=g, dtype=dtype)
-    return LinearGaussian(weight, offset, torch.tensor(float(sigma), dtype=dtype)), x
+    cpu = dict(generator=g, dtype=dtype, device="cpu")  # the same data for a seed on every device
+    weight = torch.rand(data_dim, latent_dim, **cpu)
+    offset = torch.rand(data_dim, **cpu)
+    z = torch.randn(n, latent_dim, **cpu)
+    x = z @ weight.T + sigma * torch.randn(n, data_dim, **cpu)
+    return LinearGaussian(weight, offset, torch.tensor(float(sigma), dtype=dtype, device="cpu")), x
 
 
 def blob_images(n: int = 10_000, size: int = 28, width: float = 3.0, noise: float = 0.05,
@@ -138,9 +139,10 @@ def blob_images(n: int = 10_000, size: int = 28, width: float = 3.0, noise: floa
     g = torch.Generator(device="cpu").manual_seed(seed)
     dtype = torch.get_default_dtype()
     margin = 2 * width
-    centres = margin + (size - 1 - 2 * margin) * torch.sigmoid(torch.randn(n, 2, generator=g, dtype=dtype))
-    axis = torch.arange(size, dtype=dtype)
+    cpu = dict(dtype=dtype, device="cpu")  # the same images for a seed on every device
+    centres = margin + (size - 1 - 2 * margin) * torch.sigmoid(torch.randn(n, 2, generator=g, **cpu))
+    axis = torch.arange(size, **cpu)
     rows = torch.exp(-0.5 * ((axis - centres[:, :1]) / width) ** 2)  # n × size
     cols = torch.exp(-0.5 * ((axis - centres[:, 1:]) / width) ** 2)
-    images = rows[:, :, None] * cols[:, None, :] + noise * torch.randn(n, size, size, generator=g, dtype=dtype)
+    images = rows[:, :, None] * cols[:, None, :] + noise * torch.randn(n, size, size, generator=g, **cpu)
     return images.clamp(0.0, 1.0).reshape(n, size * size)

@@ -10,7 +10,6 @@ run per seed keeps σ fixed at a suboptimal value, where seed 002 expects a gap 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import pathlib
 
 import numpy as np
@@ -23,7 +22,7 @@ from pyro_vae.ppca import ppca_mle
 from pyro_vae.results import Claim, Results
 
 from .entropy_runs import entropy_figure, gap_summary, relative_gaps, train_tracked
-from .multirun import default_workers, run_seeds
+from .multirun import run_config_seeds
 
 NAME = "linear-vae"
 SUMMARY = (
@@ -69,11 +68,13 @@ def one_run(config: Config, seed: int) -> dict:
     """One seed: new pPCA data; the linear VAE with σ learned and with σ fixed."""
     data = ppca_data(config.n_train, config.n_test, config.data_dim, config.latent_dim,
                      config.sigma_gen, seed=seed)
-    x, x_test = data.x_train, data.x_test
+    device = torch.get_default_device()  # the run's device (see run_config_seeds)
+    x, x_test = data.x_train.to(device), data.x_test.to(device)
+    ml = ppca_mle(data.x_train, config.latent_dim)
     out = {
-        "ppca_maximum": ppca_mle(x, config.latent_dim).marginal().log_prob(x).mean().item(),
-        "ground_truth": data.truth.marginal().log_prob(x).mean().item(),
-        "ground_truth_test": data.truth.marginal().log_prob(x_test).mean().item(),
+        "ppca_maximum": ml.marginal().log_prob(data.x_train).mean().item(),
+        "ground_truth": data.truth.marginal().log_prob(data.x_train).mean().item(),
+        "ground_truth_test": data.truth.marginal().log_prob(data.x_test).mean().item(),
     }
     for variant, learn_sigma in (("learned_sigma", True), ("fixed_sigma", False)):
         sigma = config.sigma_init if learn_sigma else config.fixed_sigma
@@ -94,10 +95,7 @@ def one_run(config: Config, seed: int) -> dict:
 
 
 def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: str = "cpu") -> Results:
-    seeds = [config.seed + i for i in range(config.runs)]
-    workers = 1 if device != "cpu" else (config.workers or default_workers(config.runs))
-    with torch.device(device):
-        runs = run_seeds(functools.partial(one_run, config), seeds, workers, progress, desc=NAME)
+    seeds, workers, runs = run_config_seeds(one_run, config, device, progress, desc=NAME)
 
     metrics: dict = {"runs": config.runs, "workers": workers}
     for variant in ("learned_sigma", "fixed_sigma"):

@@ -64,6 +64,25 @@ def run_seeds(
         bar.close()
 
 
+def run_config_seeds(one_run: Callable, config, device: str = "cpu", progress: bool = False,
+                     desc: str = "runs") -> tuple[list[int], int, list]:
+    """``one_run(config, seed)`` for the seeds ``config.seed … config.seed + config.runs − 1``,
+    in ``config.workers`` processes (0: one per CPU). On a CUDA device the runs go one after
+    another in this process, with new tensors made on the device.
+
+    Returns the seeds, the number of workers and the results in the order of the seeds.
+    """
+    seeds = [config.seed + i for i in range(config.runs)]
+    task = functools.partial(one_run, config)
+    if device != "cpu":
+        import torch
+
+        with torch.device(device):
+            return seeds, 1, run_seeds(task, seeds, 1, progress, desc)
+    workers = config.workers or default_workers(config.runs)
+    return seeds, workers, run_seeds(task, seeds, workers, progress, desc)
+
+
 def _seeded(task: Callable[[int], T], seed: int) -> T:
     import pyro
 
