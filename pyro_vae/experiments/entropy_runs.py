@@ -68,10 +68,11 @@ def gap_summary(tracks: list[dict[str, list[float]]], tail: int = 1) -> dict[str
 
 
 def entropy_figure(path, settings: dict[str, list[dict]], series: dict[str, str], title: str,
-                   x_label: str = "SVI step") -> None:
+                   x_label: str = "SVI step", levels: dict[str, float] | None = None) -> None:
     """Seed 002 Fig. 1 for one experiment: per setting, a top panel with the first run's
-    ``series`` (key → label, nats per data point) and a bottom panel with the median and
-    inter-quartile range over runs of the relative gap ELBO ↔ three entropies (percent)."""
+    ``series`` (key → label, nats per data point) and its ``levels`` (label → value, dotted
+    lines), and a bottom panel with the median and inter-quartile range over runs of the
+    relative gap ELBO ↔ three entropies (percent)."""
     fig = Figure(figsize=(4.2 * len(settings), 6.4))
     axes = fig.subplots(2, len(settings), squeeze=False, sharex="col")
     for col, (label, tracks) in enumerate(settings.items()):
@@ -80,6 +81,8 @@ def entropy_figure(path, settings: dict[str, list[dict]], series: dict[str, str]
         for key, name in series.items():
             if key in tracks[0]:
                 top.plot(steps, tracks[0][key], label=name, lw=1.2)
+        for name, value in (levels or {}).items():
+            top.axhline(value, ls=":", lw=1.0, color="grey" if "truth" in name else "black", label=name)
         top.set_title(f"{title}: {label}", fontsize=9)
         top.set_ylabel("nats per data point")
         top.legend(fontsize=7)

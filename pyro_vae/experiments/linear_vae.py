@@ -133,7 +133,9 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
     entropy_figure(out_dir / "fig1a_linear_vae.png",
                    {"σ learned": [r["learned_sigma"] for r in runs],
                     f"σ fixed at {config.fixed_sigma}": [r["fixed_sigma"] for r in runs]},
-                   series, "linear VAE, pPCA data")
+                   series, "linear VAE, pPCA data",
+                   levels={"pPCA maximum (train)": runs[0]["ppca_maximum"],
+                           "ground truth (train)": runs[0]["ground_truth"]})
     first = runs[0]["learned_sigma"]
     history = [{"step": s, "elbo": e, "three_entropies": t, "relative_gap": g,
                 "log_likelihood": ll, "log_likelihood_test": lt, "sigma": sg}
