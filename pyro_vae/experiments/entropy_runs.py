@@ -53,6 +53,13 @@ def relative_gaps(track: dict[str, list[float]]) -> np.ndarray:
     return np.abs(elbo - np.asarray(track["three_entropies"])) / abs(elbo[-1])
 
 
+def track_rows(track: dict[str, list[float]]) -> list[dict]:
+    """A track as table rows, with the relative gap to the final ELBO of :func:`relative_gaps`."""
+    gaps = relative_gaps(track)
+    return [{**{key: values[i] for key, values in track.items()}, "relative_gap_to_final_elbo": float(gap)}
+            for i, gap in enumerate(gaps)]
+
+
 def gap_summary(tracks: list[dict[str, list[float]]], tail: int = 1) -> dict[str, float]:
     """Median and quartiles over runs of the final relative gap: per run, the mean of the
     absolute relative gap over the last ``tail`` evaluations (seed 002 App. C.2 averages the

@@ -21,7 +21,7 @@ from pyro_vae.evaluation import log_likelihood
 from pyro_vae.ppca import ppca_mle
 from pyro_vae.results import Claim, Results
 
-from .entropy_runs import entropy_figure, gap_summary, relative_gaps, train_tracked
+from .entropy_runs import entropy_figure, gap_summary, relative_gaps, track_rows, train_tracked
 from .multirun import run_config_seeds
 
 NAME = "linear-vae"
@@ -136,12 +136,6 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
                    series, "linear VAE, pPCA data",
                    levels={"pPCA maximum (train)": runs[0]["ppca_maximum"],
                            "ground truth (train)": runs[0]["ground_truth"]})
-    first = runs[0]["learned_sigma"]
-    history = [{"step": s, "elbo": e, "three_entropies": t, "relative_gap": g,
-                "log_likelihood": ll, "log_likelihood_test": lt, "sigma": sg}
-               for s, e, t, g, ll, lt, sg in zip(first["step"], first["elbo"], first["three_entropies"],
-                                                 relative_gaps(first), first["log_likelihood"],
-                                                 first["log_likelihood_test"], first["sigma"])]
     return Results(
         experiment=NAME, profile=config.profile, seed=config.seed,
         settings={**dataclasses.asdict(config), "seeds": seeds, "objective": "Trace_ELBO",
@@ -149,7 +143,8 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
                   "model": "LinearVAE: x ~ N(W z + μ0, σ² I), z ~ N(0, I)",
                   "guide": "LinearGaussian: N(z; V x + b, diag τ²), τ constant"},
         metrics=metrics, claims=claims, figures=["fig1a_linear_vae.png"],
-        tables={"first_run_learned_sigma": history, "per_run": _per_run_rows(runs)},
+        tables={"first_run_learned_sigma": track_rows(runs[0]["learned_sigma"]),
+                "per_run": _per_run_rows(runs)},
     )
 
 
