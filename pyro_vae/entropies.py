@@ -26,8 +26,9 @@ def three_entropies_per_point(model, guide, x: torch.Tensor, num_samples: int = 
     its Monte-Carlo mean (zero when ``H[p(x|z)]`` does not depend on z, as for a shared σ).
 
     Entropies are the Pyro distributions' own ``entropy()`` at the sites of one vectorised
-    run of guide and model (``num_samples`` particles).
+    run of guide and model (``num_samples`` ≥ 2 particles).
     """
+    _check_num_samples(num_samples)
     with torch.no_grad(), poutine.block():
         traces = particle_traces(model, guide, (x,), {}, num_samples)
     return _entropies_of_traces(*traces, num_samples, x.shape[0])
@@ -73,6 +74,8 @@ def entropy_monitor(model, guide, x: torch.Tensor, num_samples: int = 100):
     and their relative gap, as a dict (the quantities of seed 002 Fig. 1), both from one
     vectorised run of guide and model with ``num_samples`` particles."""
 
+    _check_num_samples(num_samples)
+
     def monitor() -> dict[str, float]:
         with torch.no_grad(), poutine.block():
             traces = particle_traces(model, guide, (x,), {}, num_samples)
@@ -88,6 +91,13 @@ def entropy_monitor(model, guide, x: torch.Tensor, num_samples: int = 100):
         }
 
     return monitor
+
+
+def _check_num_samples(num_samples) -> None:
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 2:
+        raise ConfigError(
+            f"num_samples must be an int ≥ 2 (the Monte-Carlo error needs two particles), got {num_samples!r}"
+        )
 
 
 def _entropy(site, which: str) -> torch.Tensor:

@@ -58,17 +58,20 @@ def ppca_mle(x: torch.Tensor, latent_dim: int) -> LinearGaussian:
 
     ``μ`` = the data mean; with the eigenvalues λ₁ ≥ … ≥ λ_D of the (1/N) covariance S and
     their eigenvectors U, ``σ² = mean(λ_{H+1..D})`` and ``W = U_H (Λ_H − σ² I)^{1/2}``: the
-    rotation R = I, so the columns of W are orthogonal.
+    rotation R = I, so the columns of W are orthogonal. Computed in float64 and returned in
+    the dtype of ``x``.
     """
     if not torch.is_tensor(x) or x.dim() != 2 or not torch.is_floating_point(x):
         raise DataError(f"ppca_mle: x must be a float tensor of shape (N, D), got {getattr(x, 'shape', x)!r}")
     n, d = x.shape
     if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or not 1 <= latent_dim < d:
         raise ConfigError(f"ppca_mle: latent_dim must be an int in 1..{d - 1}, got {latent_dim!r}")
-    offset = x.mean(0)
-    centred = x - offset
+    x64 = x.double()
+    offset = x64.mean(0)
+    centred = x64 - offset
     eigenvalues, eigenvectors = torch.linalg.eigh(centred.T @ centred / n)
     eigenvalues, eigenvectors = eigenvalues.flip(0), eigenvectors.flip(1)
     s2 = eigenvalues[latent_dim:].mean()
     scale = (eigenvalues[:latent_dim] - s2).clamp_min(0).sqrt()
-    return LinearGaussian(eigenvectors[:, :latent_dim] * scale, offset, s2.sqrt())
+    weight = eigenvectors[:, :latent_dim] * scale
+    return LinearGaussian(weight.to(x.dtype), offset.to(x.dtype), s2.sqrt().to(x.dtype))

@@ -267,3 +267,12 @@ def test_entropy_monitor_reports_the_elbo_and_the_three_entropies_of_one_run(opt
     assert abs(row["elbo"] - lb.value) <= 4 * math.hypot(row["elbo_se"], lb.se) + 1e-9
     assert row["relative_gap"] == pytest.approx(relative_gap(row["elbo"], row["three_entropies"]))
     assert (row["relative_gap"] < 1e-10) == (factor == 1.0)
+
+
+@pytest.mark.parametrize("num_samples", [0, 1, 2.5, True])
+def test_too_few_samples_are_refused(optimum, num_samples):
+    x, _, model, guide = optimum
+    with pytest.raises(ConfigError, match="num_samples must be an int ≥ 2"):
+        three_entropies(model, guide, x, num_samples=num_samples)
+    with pytest.raises(ConfigError, match="num_samples must be an int ≥ 2"):
+        entropy_monitor(model, guide, x, num_samples=num_samples)

@@ -367,3 +367,11 @@ def test_pca_ring_rows_lie_on_the_ring_around_the_latent_gaussian():
 def test_data_rejects_bad_arguments(make, kwargs):
     with pytest.raises(ConfigError, match=make.__name__):
         make(**kwargs)
+
+
+def test_ppca_mle_of_float32_data_is_the_float64_solution_rounded():
+    x = ppca_data(n_train=2000, n_test=1, seed=4).x_train.float()
+    single, double = ppca_mle(x, 2), ppca_mle(x.double(), 2)
+    assert single.weight.dtype == single.offset.dtype == single.sigma.dtype == torch.float32
+    for a, b in ((single.weight, double.weight), (single.offset, double.offset), (single.sigma, double.sigma)):
+        torch.testing.assert_close(a.double(), b, rtol=1e-6, atol=1e-7)
