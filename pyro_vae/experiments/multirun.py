@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import numpy as np
+import pyro
+import torch
 from tqdm import tqdm
 
 T = TypeVar("T")
@@ -75,8 +77,6 @@ def run_config_seeds(one_run: Callable, config, device: str = "cpu", progress: b
     seeds = [config.seed + i for i in range(config.runs)]
     task = functools.partial(one_run, config)
     if device != "cpu":
-        import torch
-
         with torch.device(device):
             return seeds, 1, run_seeds(task, seeds, 1, progress, desc)
     workers = config.workers or default_workers(config.runs)
@@ -84,15 +84,11 @@ def run_config_seeds(one_run: Callable, config, device: str = "cpu", progress: b
 
 
 def _seeded(task: Callable[[int], T], seed: int) -> T:
-    import pyro
-
     pyro.set_rng_seed(seed)
     return task(seed)
 
 
 def _single_threaded() -> None:
-    import torch
-
     torch.set_num_threads(1)
 
 
