@@ -9,6 +9,7 @@ import torch
 
 from pyro_vae.errors import ConfigError
 from pyro_vae.ppca import LinearGaussian
+from pyro_vae.validation import check_positive_int
 
 
 def gmm_centres(radius: float = 2.2) -> torch.Tensor:
@@ -109,8 +110,7 @@ def _linear_gaussian_rows(n_train, n_test, data_dim, latent_dim, sigma, seed, wh
     yet), drawn on the CPU."""
     for name, value in (("n_train", n_train), ("n_test", n_test), ("data_dim", data_dim),
                         ("latent_dim", latent_dim)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{where}: {name} must be a positive int, got {value!r}")
+        check_positive_int(f"{where}: {name}", value)
     if isinstance(sigma, bool) or not (isinstance(sigma, (int, float)) and 0 < sigma < math.inf):
         raise ConfigError(f"{where}: sigma must be a positive finite number, got {sigma!r}")
     n = n_train + n_test
@@ -134,8 +134,7 @@ def blob_images(n: int = 10_000, size: int = 28, width: float = 3.0, noise: floa
     Rows are flattened images (n × size²).
     """
     for name, value in (("n", n), ("size", size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"blob_images: {name} must be a positive int, got {value!r}")
+        check_positive_int(f"blob_images: {name}", value)
     g = torch.Generator(device="cpu").manual_seed(seed)
     dtype = torch.get_default_dtype()
     margin = 2 * width
