@@ -18,6 +18,8 @@ Each family offers, in the papers' terms:
 * ``mean(θ)``, ``variance(θ)``      F′(θ) = ∇A and F″(θ) (element-wise, seed 003 Table 1)
 * ``canonical_activation(η)``       the mean as a function of the predictor (seed 003 Example 1)
 * ``check_support(x)``              raises :class:`~pyro_vae.errors.DataError` for bad data
+* ``edf()``                         the exponential-dispersion view of seed 003 (Gaussian with a
+                                    shared σ, Bernoulli, Binomial, Poisson): :mod:`pyro_vae.edf`
 
 ``BinaryCode`` and ``Categorical`` also serve as *latent* families of a guide: a code
 ``z ∈ {0, …, 2^m − 1}`` with statistic ψ(z) = its m bits is exactly the factorised Bernoulli
@@ -34,7 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import DataError
+from . import edf as _edf
+from .errors import ConfigError, DataError
 
 __all__ = [
     "Family",
@@ -92,6 +95,13 @@ class Family(nn.Module):
     def check_support(self, x: torch.Tensor, where: str = "data") -> None:
         """Raise :class:`DataError` unless ``x`` is finite and inside this family's support."""
         check_finite(x, where)
+
+    def edf(self) -> _edf.EDF:
+        """This family as an exponential dispersion family (seed 003, Table 1)."""
+        raise ConfigError(
+            f"{type(self).__name__} has no exponential-dispersion view in seed 003; "
+            "expected Gaussian (one shared sigma), Bernoulli, Binomial or Poisson"
+        )
 
     def extra_repr(self) -> str:
         return self.name
@@ -181,6 +191,13 @@ class Gaussian(Family):
     def variance(self, theta):
         return (self.sigma**2).expand_as(theta)
 
+    def edf(self):
+        """ϑ = μ, φ = σ² (its current value, detached)."""
+        if self.size is not None:
+            raise ConfigError("Gaussian.edf(): seed 003's EDF view needs one shared sigma, "
+                              f"this family has one per coordinate (size={self.size})")
+        return _edf.GaussianEDF(dispersion=float(torch.exp(2 * self.log_sigma.detach().double())))
+
     def extra_repr(self):
         kind = "learned" if self.learn_sigma else "fixed"
         if self.size is None:
@@ -261,6 +278,9 @@ class Bernoulli(Family):
         check_finite(x, where)
         _check_values(x, (x == 0) | (x == 1), where, "binary values 0 or 1")
 
+    def edf(self):
+        return _edf.BinomialEDF(name="bernoulli", total_count=1)
+
 
 class Binomial(Family):
     """Binomial(n) with logits θ: ν(x) = x, A(θ) = n softplus(θ), h(x) = C(n, x)."""
@@ -293,6 +313,9 @@ class Binomial(Family):
     def check_support(self, x, where="data"):
         _check_counts(x, where, upper=self.total_count)
 
+    def edf(self):
+        return _edf.BinomialEDF(total_count=self.total_count)
+
     def extra_repr(self):
         return f"total_count={self.total_count}"
 
@@ -319,6 +342,9 @@ class Poisson(Family):
 
     def check_support(self, x, where="data"):
         _check_counts(x, where)
+
+    def edf(self):
+        return _edf.PoissonEDF()
 
 
 class Categorical(Family):

@@ -145,3 +145,55 @@ def blob_images(n: int = 10_000, size: int = 28, width: float = 3.0, noise: floa
     cols = torch.exp(-0.5 * ((axis - centres[:, 1:]) / width) ** 2)
     images = rows[:, :, None] * cols[:, None, :] + noise * torch.randn(n, size, size, generator=g, **cpu)
     return images.clamp(0.0, 1.0).reshape(n, size * size)
+
+
+SPARSE_SCORE_VARIANCES = (0.09, 0.25)  # seed 003 App. B.2: a₁ ~ N(0, 0.09), a₂ ~ N(0, 0.25)
+SPARSE_BLOCK = 20  # loadings: b_{j,1} = 1 for j = 1..20, b_{j,2} = 1 for j = 21..40
+SPARSE_TRAIN = 6700  # seed 003 App. B.2: 6700 / 3300
+
+
+@dataclass
+class SparseBernoulli:
+    """Binary data ``x`` (N × d) of seed 003 App. B.2 with its generating quantities: the
+    scores A (N × 2), the sparse loadings B (d × 2) and the probabilities Π = σ(A Bᵀ) (N × d)."""
+
+    x: torch.Tensor
+    scores: torch.Tensor
+    loadings: torch.Tensor
+    probabilities: torch.Tensor
+
+    def split(self, n_train: int = SPARSE_TRAIN) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(train, test)``: the first ``n_train`` rows of ``x`` and the rest (rows are i.i.d.)."""
+        check_positive_int("SparseBernoulli.split: n_train", n_train)
+        n = self.x.shape[0]
+        if n_train >= n:
+            raise ConfigError(
+                f"SparseBernoulli.split: n_train must be less than the number of rows ({n}) "
+                f"to leave a test set, got {n_train}"
+            )
+        return self.x[:n_train], self.x[n_train:]
+
+
+def sparse_bernoulli(n: int = 10_000, data_dim: int = 200, seed: int = 0) -> SparseBernoulli:
+    """The synthetic set of seed 003 App. B.2 (after Lee et al. 2010): scores
+    ``a₁ ~ N(0, 0.09)``, ``a₂ ~ N(0, 0.25)`` (variances), loadings B zero except
+    ``b_{j,1} = 1`` for j = 1..20 and ``b_{j,2} = 1`` for j = 21..40, ``Ξ = A Bᵀ``,
+    ``Π = σ(Ξ)`` and independent ``x_ij ~ Bern(Π_ij)``. Columns 41..d have Π = 1/2.
+    """
+    for name, value in (("n", n), ("data_dim", data_dim)):
+        check_positive_int(f"sparse_bernoulli: {name}", value)
+    if data_dim < 2 * SPARSE_BLOCK:
+        raise ConfigError(
+            f"sparse_bernoulli: data_dim must be at least {2 * SPARSE_BLOCK} (two blocks of "
+            f"{SPARSE_BLOCK} loadings), got {data_dim}"
+        )
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    cpu = dict(dtype=torch.get_default_dtype(), device="cpu")  # the same data for a seed on every device
+    scale = torch.tensor(SPARSE_SCORE_VARIANCES, **cpu).sqrt()
+    scores = scale * torch.randn(n, 2, generator=g, **cpu)
+    loadings = torch.zeros(data_dim, 2, **cpu)
+    loadings[:SPARSE_BLOCK, 0] = 1
+    loadings[SPARSE_BLOCK:2 * SPARSE_BLOCK, 1] = 1
+    probabilities = torch.sigmoid(scores @ loadings.T)
+    x = torch.bernoulli(probabilities, generator=g)
+    return SparseBernoulli(x=x, scores=scores, loadings=loadings, probabilities=probabilities)
