@@ -8,9 +8,9 @@ whose latent family and shape match a model's prior can be swapped in.
 from .amortised import AmortisedGuide
 from .bernoulli import FactorisedBernoulli
 from .categorical import ExactCategorical, ExactPosterior
-from .gaussian import DiagonalGaussian, LinearGaussian
+from .gaussian import DiagonalGaussian, LinearGaussian, SharedTrunkGaussian
 
 __all__ = [
     "AmortisedGuide", "DiagonalGaussian", "ExactCategorical", "ExactPosterior", "FactorisedBernoulli",
-    "LinearGaussian",
+    "LinearGaussian", "SharedTrunkGaussian",
 ]

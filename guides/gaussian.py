@@ -40,6 +40,37 @@ class LinearGaussian(AmortisedGuide):
         return self
 
 
+class SharedTrunkGaussian(AmortisedGuide):
+    """``N(z; μ(x), diag σ²(x))`` with a μ head and a σ head on one ReLU trunk (seed 003 App. B.1).
+
+    ``x → hidden[0] → … → hidden[-1]``, then two linear heads: ``μ_z`` and ``ρ`` with
+    σ = softplus(ρ) (the paper's head outputs log σ²; softplus keeps σ positive the same way).
+    The "Affine" architecture uses ``hidden=(2000, d)``, the "ReLU-Net" ``(2000, 1000)``.
+    """
+
+    def __init__(self, data_dim: int, latent_dim: int, hidden: Sequence[int] = (2000, 1000)):
+        check_positive_int("data_dim", data_dim)
+        check_positive_int("latent_dim", latent_dim)
+        if not hidden:
+            raise ValueError("SharedTrunkGaussian: hidden must name at least one layer")
+        trunk = mlp(data_dim, hidden[-1], tuple(hidden[:-1]))
+        heads = Concatenate(nn.Linear(hidden[-1], latent_dim), nn.Linear(hidden[-1], latent_dim))
+        super().__init__(HeteroscedasticGaussian(), nn.Sequential(trunk, nn.ReLU(), heads))
+
+    @property
+    def trunk(self) -> nn.Sequential:
+        return self.encoder[0]
+
+    @property
+    def mean_head(self) -> nn.Linear:
+        return self.encoder[2].networks[0]
+
+    @property
+    def scale_head(self) -> nn.Linear:
+        """Outputs ρ, σ = softplus(ρ)."""
+        return self.encoder[2].networks[1]
+
+
 class DiagonalGaussian(AmortisedGuide):
     """The standard VAE encoder (seed 002 eq. 4–7): ``N(z; ν_φ(x), diag τ_φ²(x))`` with one
     MLP for the mean ν and one for the standard deviations τ."""

@@ -4,10 +4,11 @@ Every model is a :class:`~pyro.nn.PyroModule` called as ``model(x)``: it samples
 site ``"z"`` and observes ``"x"`` inside ``pyro.plate("data", len(x))``.
 """
 
+from .edf import EDFVAE
 from .gaussian import VAE1, VAE2, VAE3, GaussianMixture, GaussianRBM, GaussianVAE, LinearVAE
 from .vae import ExponentialFamilyVAE
 
 __all__ = [
-    "ExponentialFamilyVAE", "GaussianMixture", "GaussianRBM", "GaussianVAE", "LinearVAE", "VAE1", "VAE2",
+    "EDFVAE", "ExponentialFamilyVAE", "GaussianMixture", "GaussianRBM", "GaussianVAE", "LinearVAE", "VAE1", "VAE2",
     "VAE3",
 ]

@@ -201,7 +201,8 @@ def glm_mle(x: torch.Tensor, edf: EDF, latent_dim: int, beta: float = 1.0,
     of y, ``Ŵ = U_κ (K_κ − β c I)^{1/2}`` where ``k_j = max(λ_j, β c)`` (eq. 16–17).
     For a Gaussian, ``estimate_dispersion`` (the default for ``GaussianEDF``) also maximises
     over ``φ = σ²``: eq. 18 when every unit stays active, and in general the best number q of
-    active units with ``σ² = Σ_{j>q} λ_j / (d − β q)``. Other families keep their φ.
+    active units with ``σ² = Σ_{j>q} λ_j / (d − β q)`` (only q < d / β are possible). Other
+    families keep their φ.
     Computed in float64, returned in the dtype of x.
     """
     _check_data(x, "glm_mle")
@@ -229,10 +230,10 @@ def glm_mle(x: torch.Tensor, edf: EDF, latent_dim: int, beta: float = 1.0,
     if not estimate_dispersion:
         best = solution(edf)
     else:
-        if beta * latent_dim >= d:
-            raise ConfigError(f"glm_mle: estimating σ² needs β κ < d (eq. 18), got β={beta}, κ={latent_dim}, d={d}")
         candidates = []
-        for q in range(latent_dim + 1):
+        for q in range(latent_dim + 1):  # q active units need d − β q > 0 (eq. 18)
+            if d - beta * q <= 0:
+                break
             phi = float(eigenvalues[q:].sum() / (d - beta * q))
             if phi > 0 and (q == 0 or eigenvalues[q - 1] >= beta * phi):
                 candidates.append(solution(edf.with_dispersion(phi)))

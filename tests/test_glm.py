@@ -15,7 +15,7 @@ import torch.distributions as td
 
 from pyro_vae import families
 from pyro_vae.edf import GaussianEDF
-from pyro_vae.errors import ConfigError
+from pyro_vae.errors import ConfigError, DataError
 from pyro_vae.glm import glm_encoder, glm_mle, glm_objective, remainder_bounds, taylor_objective
 from pyro_vae.ppca import ppca_mle
 
@@ -209,7 +209,20 @@ def test_bad_arguments():
         glm_mle(x, GaussianEDF(), 4)
     with pytest.raises(ConfigError, match="dispersion of the bernoulli"):
         glm_mle(x, families.Bernoulli().edf(), 2, estimate_dispersion=True)
-    with pytest.raises(ConfigError, match=r"β κ < d"):
-        glm_mle(x, GaussianEDF(), 2, beta=2.0)
+    with pytest.raises(DataError, match="no variance"):
+        glm_mle(torch.ones(20, 4, dtype=torch.float64), GaussianEDF(), 2)
     with pytest.raises(ConfigError, match=r"weight of shape \(4, κ\)"):
         glm_objective(x, GaussianEDF(), torch.zeros(3, 2, dtype=torch.float64), torch.zeros(4, dtype=torch.float64))
+
+
+def test_gaussian_mle_when_beta_kappa_exceeds_d():
+    """Eq. 18 needs d − β κ > 0; with β κ ≥ d at most q < d / β units can stay active."""
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(500, 6, generator=g, dtype=torch.float64) * torch.tensor([3.0, 2, 1, 0.5, 0.3, 0.2],
+                                                                            dtype=torch.float64)
+    solution = glm_mle(x, GaussianEDF(), 4, beta=2.0)
+    active = int((solution.activity > 0).sum())
+    assert 1 <= active < 3
+    for factor in (0.9, 1.1):
+        moved = solution.edf.with_dispersion(solution.edf.dispersion * factor)
+        assert float(glm_objective(x, moved, solution.weight, solution.bias, 2.0)) < float(solution.objective(x))

@@ -22,6 +22,22 @@ def test_run_seeds_in_workers_keeps_the_order_of_the_seeds():
     assert multirun.run_seeds(task, seeds, workers=1) == [81, 3, 27, 9]
 
 
+def test_run_tasks_seeds_each_call_by_its_own_seed():
+    """Calls with the same seed draw the same numbers, in a worker or here; order is kept."""
+    arguments, seeds = ["a", "b", "c"], [5, 6, 5]
+    here = multirun.run_tasks(_draw, arguments, seeds, workers=1)
+    there = multirun.run_tasks(_draw, arguments, seeds, workers=2)
+    assert here == there
+    assert [r[0] for r in here] == arguments
+    assert here[0][1] == here[2][1] != here[1][1]
+    with pytest.raises(ValueError, match="3 arguments but 2 seeds"):
+        multirun.run_tasks(_draw, arguments, [1, 2])
+
+
+def _draw(argument: str) -> tuple[str, float]:
+    return argument, torch.rand(()).item()
+
+
 def test_workers_are_single_threaded():
     [threads] = {t for t in multirun.run_seeds(_threads, [0, 1], workers=2)}
     assert threads == 1

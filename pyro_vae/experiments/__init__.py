@@ -39,6 +39,8 @@ EXPERIMENTS: dict[str, str] = {
     "linear-vae": "pyro_vae.experiments.linear_vae",
     "vae1": "pyro_vae.experiments.vae1",
     "vae3": "pyro_vae.experiments.vae3",
+    "mle-init": "pyro_vae.experiments.mle_init",
+    "latent-activity": "pyro_vae.experiments.latent_activity",
 }
 
 PROFILE_NAMES = ("smoke", "default", "paper")

@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 
 def default_workers(runs: int) -> int:
@@ -43,21 +44,36 @@ def run_seeds(
     the process that runs it or on the runs before it. With one worker the runs go one after
     another in this process, with its torch threads. Results come back in the order of ``seeds``.
     """
-    task = functools.partial(_seeded, task)
-    bar = tqdm(total=len(seeds), disable=not progress, desc=desc, leave=False)
+    return run_tasks(task, seeds, seeds, workers, progress, desc)
+
+
+def run_tasks(
+    task: Callable[[A], T],
+    arguments: Sequence[A],
+    seeds: Sequence[int],
+    workers: int = 1,
+    progress: bool = False,
+    desc: str = "runs",
+) -> list[T]:
+    """``[task(a) for a in arguments]``, each call seeded by its entry of ``seeds``, as
+    :func:`run_seeds` runs them (e.g. one call per setup of an experiment)."""
+    if len(arguments) != len(seeds):
+        raise ValueError(f"run_tasks: {len(arguments)} arguments but {len(seeds)} seeds")
+    calls = [functools.partial(_seeded, task, a, s) for a, s in zip(arguments, seeds)]
+    bar = tqdm(total=len(calls), disable=not progress, desc=desc, leave=False)
     try:
-        if workers <= 1 or len(seeds) <= 1:
+        if workers <= 1 or len(calls) <= 1:
             results = []
-            for seed in seeds:
-                results.append(task(seed))
+            for call in calls:
+                results.append(call())
                 bar.update()
             return results
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(
             max_workers=workers, mp_context=context, initializer=_single_threaded
         ) as pool:
-            futures = {pool.submit(task, seed): i for i, seed in enumerate(seeds)}
-            results: list = [None] * len(seeds)
+            futures = {pool.submit(call): i for i, call in enumerate(calls)}
+            results: list = [None] * len(calls)
             for future in concurrent.futures.as_completed(futures):
                 results[futures[future]] = future.result()
                 bar.update()
@@ -83,9 +99,9 @@ def run_config_seeds(one_run: Callable, config, device: str = "cpu", progress: b
     return seeds, workers, run_seeds(task, seeds, workers, progress, desc)
 
 
-def _seeded(task: Callable[[int], T], seed: int) -> T:
+def _seeded(task: Callable[[A], T], argument: A, seed: int) -> T:
     pyro.set_rng_seed(seed)
-    return task(seed)
+    return task(argument)
 
 
 def _single_threaded() -> None:

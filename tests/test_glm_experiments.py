@@ -1,0 +1,54 @@
+"""E7 ``mle-init`` and E8 ``latent-activity`` beyond the results contract: what their smoke
+runs must show whatever the training did, and their data and settings checks."""
+
+import numpy as np
+import pytest
+import scipy.io
+import torch
+
+from pyro_vae import experiments
+from pyro_vae.errors import ConfigError
+from pyro_vae.experiments import glm_runs, latent_activity, mle_init
+
+
+def test_mle_b_starts_inside_corollary_1_band(tmp_path):
+    """At step 0 MLE-B's pair computes the MLE and its encoder, so its sampled ELBO lies in
+    [L̂, L̂ + Cor. 1's bound] (eq. 13); Bench starts far below L̂."""
+    results, _ = experiments.run_experiment("mle-init", "smoke", out=tmp_path / "o", progress=False)
+    for row in results.tables["runs"]:
+        if row["initialisation"] == "MLE-B":
+            assert row["l_hat_train"] - 0.01 <= row["train_elbo_step0"] <= row["cor1_band_upper_train"] + 0.01
+        else:
+            assert row["train_elbo_step0"] < row["l_hat_train"] - 10
+
+
+def test_latent_activity_reports_eq_21_counts(tmp_path):
+    from pyro_vae.activity import active_units, analytic_activity
+
+    results, _ = experiments.run_experiment("latent-activity", "smoke", out=tmp_path / "o", progress=False)
+    config = latent_activity.PROFILES["smoke"]
+    for row in results.tables["active_units"]:
+        _, x = latent_activity.load_images(config, row["family"])
+        edf = glm_runs.observation_family(row["family"]).edf()
+        assert row["analytic"] == active_units(analytic_activity(x.double(), edf, config.latent_dim, row["beta"]))
+
+
+def test_frey_data_for_mle_init(tmp_path):
+    faces = np.random.default_rng(0).integers(0, 256, size=(560, 1965)).astype(np.uint8)
+    scipy.io.savemat(tmp_path / "frey_rawface.mat", {"ff": faces})
+    config = experiments.make_config(mle_init, "smoke", data=str(tmp_path))
+    description, train, test = glm_runs.load_data(config, binary=True)
+    assert (train.shape, test.shape) == ((1316, 560), (649, 560))
+    assert set(torch.unique(train).tolist()) <= {0.0, 1.0} and "binarised" in description
+
+
+def test_settings_are_checked_before_training(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        experiments.run_experiment("mle-init", "smoke", out=tmp_path / "a", data=str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="no such file"):
+        experiments.run_experiment("latent-activity", "smoke", out=tmp_path / "b", data=str(tmp_path / "nope"))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    with pytest.raises(ConfigError, match="unknown architecture"):
+        glm_runs.build_pair("resnet", glm_runs.observation_family("bernoulli"), 4, 2)
+    with pytest.raises(ConfigError, match="unknown observation family"):
+        glm_runs.observation_family("gamma")

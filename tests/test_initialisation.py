@@ -1,0 +1,74 @@
+"""Seed 003's initialisers: He ("Bench") and the MLE written into the pair ("MLE-B")."""
+
+import math
+
+import pytest
+import torch
+
+import pyro_vae as pv
+from pyro_vae import families, guides, models
+from pyro_vae.errors import ConfigError, DataError
+from pyro_vae.initialisation import he_init, mle_init
+
+
+def _data(n=600, d=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, 3, generator=g) @ (2 * torch.randn(3, d, generator=g))
+    return torch.bernoulli(torch.sigmoid(logits), generator=g)
+
+
+def _pair(observation, d, k, deep):
+    model = models.EDFVAE(observation, d, k, hidden=(16, 24) if deep else ())
+    guide = guides.SharedTrunkGaussian(d, k, hidden=(20, 16) if deep else (20, d))
+    return model, guide
+
+
+@pytest.mark.parametrize("deep", [False, True], ids=["affine", "relu-net"])
+def test_mle_b_computes_the_mle(deep):
+    x = _data()
+    model, guide = _pair(families.Bernoulli(), 12, 3, deep)
+    solution = mle_init(model, guide, x, beta=1.5)
+    z = 2 * torch.randn(50, 3)
+    torch.testing.assert_close(model.predictor(z), z @ solution.weight.T + solution.bias)
+    enc_weight, enc_bias, cov = solution.encoder()
+    q = guide.posterior(x).base_dist
+    torch.testing.assert_close(q.loc, x @ enc_weight.T + enc_bias)
+    torch.testing.assert_close(q.scale, torch.diagonal(cov).sqrt().expand_as(q.scale))
+
+
+def test_mle_b_elbo_at_step_0_is_l_hat_for_a_gaussian():
+    """For a Gaussian decoder L̂ is exact (Cor. 1), so the sampled ELBO of the MLE-B pair is L̂."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(800, 3, generator=g) @ torch.rand(3, 10, generator=g) + 0.05 * torch.rand(800, 10, generator=g)
+    model, guide = _pair(families.Gaussian(1.0, learn_sigma=True), 10, 2, deep=True)
+    solution = mle_init(model, guide, x)
+    assert float(model.observation.sigma.detach()) ** 2 == pytest.approx(solution.edf.dispersion, rel=1e-5)
+    estimate = pv.elbo(model, guide, x, num_samples=200)
+    l_hat = float(solution.objective(x))
+    assert abs(estimate.value - l_hat) < 4 * estimate.se + 1e-4 * abs(l_hat)
+
+
+def test_he_init_statistics():
+    layer = torch.nn.Linear(400, 300)
+    he_init(layer)
+    std = layer.weight.std().item()
+    n = layer.weight.numel()
+    assert abs(std - math.sqrt(2 / 400)) < 4 * math.sqrt(2 / 400) / math.sqrt(2 * n)
+    assert torch.count_nonzero(layer.bias) == 0
+
+
+def test_mle_b_refuses_what_it_cannot_represent():
+    x = _data()
+    model, guide = _pair(families.Bernoulli(), 12, 3, deep=True)
+    with pytest.raises(DataError, match="x ≥ 0"):
+        mle_init(models.EDFVAE(families.Gaussian(1.0), 12, 3), guide, x - 0.5)
+    narrow = models.EDFVAE(families.Bernoulli(), 12, 3, hidden=(4, 24))
+    with pytest.raises(ConfigError, match=r"decoder needs ≥ 6 units .*\[4\]"):
+        mle_init(narrow, guide, x)
+    with pytest.raises(ConfigError, match=r"encoder trunk needs ≥ 12 units"):
+        mle_init(model, guides.SharedTrunkGaussian(12, 3, hidden=(20, 8)), x)
+
+
+def test_edf_vae_refuses_a_family_outside_table_1():
+    with pytest.raises(ConfigError, match="no exponential-dispersion view"):
+        models.EDFVAE(families.Categorical(3), 4, 2)
