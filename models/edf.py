@@ -34,7 +34,6 @@ class EDFVAE(ExponentialFamilyVAE):
         prior = dist.Normal(torch.zeros(latent_dim), torch.ones(latent_dim)).to_event(1)
         super().__init__(prior, mlp(latent_dim, data_dim, tuple(hidden)), observation)
         self.latent_dim = latent_dim
-        self.hidden = tuple(hidden)
 
     @property
     def output_layer(self) -> nn.Linear:

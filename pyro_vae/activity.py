@@ -11,6 +11,7 @@ import torch
 from pyro import poutine
 
 from .edf import EDF
+from .errors import ConfigError
 from .glm import glm_mle
 
 __all__ = ["ACTIVE_THRESHOLD", "active_units", "analytic_activity", "latent_activity"]
@@ -19,8 +20,9 @@ ACTIVE_THRESHOLD = 0.01
 
 
 def analytic_activity(x: torch.Tensor, edf: EDF, latent_dim: int, beta: float = 1.0,
-                      estimate_dispersion: bool | None = None) -> torch.Tensor:
-    """``A_{z_j}`` of seed 003 eq. 21 for j = 1..κ, from the MLE of eq. 15–18 on the rows of x."""
+                      estimate_dispersion: bool = False) -> torch.Tensor:
+    """``A_{z_j}`` of seed 003 eq. 21 for j = 1..κ, from the MLE of eq. 15–18 on the rows of x
+    (``estimate_dispersion``: a Gaussian's σ² from eq. 18 too, see :func:`~pyro_vae.glm.glm_mle`)."""
     return glm_mle(x, edf, latent_dim, beta, estimate_dispersion).activity
 
 
@@ -33,7 +35,7 @@ def latent_activity(guide, x: torch.Tensor, *args, site: str = "z", **kwargs) ->
     """
     trace = poutine.trace(guide).get_trace(x, *args, **kwargs)
     if site not in trace.nodes:
-        raise KeyError(f"latent_activity: the guide has no sample site {site!r}; "
+        raise ConfigError(f"latent_activity: the guide has no sample site {site!r}; "
                        f"its sites are {[n for n in trace.nodes if trace.nodes[n]['type'] == 'sample']}")
     mean = trace.nodes[site]["fn"].mean
     return mean.reshape(-1, mean.shape[-1]).var(0, unbiased=False)

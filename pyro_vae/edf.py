@@ -32,6 +32,10 @@ class EDF:
     name: str
     dispersion: float | torch.Tensor  # φ
 
+    def __post_init__(self):
+        if not float(self.dispersion) > 0:
+            raise ValueError(f"{self.name}: the dispersion φ must be positive, got {self.dispersion!r}")
+
     def log_normalizer(self, theta: torch.Tensor) -> torch.Tensor:  # F
         raise NotImplementedError
 
@@ -95,6 +99,12 @@ class BinomialEDF(EDF):
     name: str = "binomial"
     dispersion: float | torch.Tensor = 1.0
     total_count: int = 1
+
+    def __post_init__(self):
+        super().__post_init__()
+        n = self.total_count
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"{self.name}: total_count must be a positive int, got {n!r}")
 
     def log_normalizer(self, theta):
         return self.total_count * F.softplus(theta)

@@ -8,7 +8,8 @@ Gaussian decoder ``L̂`` is the objective itself; for Bernoulli/Binomial it is a
 (Cor. 1, eq. 13).
 
 Throughout, ``c = φ / F″(0)`` and ``y = (x − F′(0)) / F″(0)``; values are per data point.
-Everything is computed in the dtype of ``x`` (use float64 for closed-form checks).
+Functions of given (W, b) compute in the dtype of ``x`` (use float64 for closed-form checks);
+:func:`glm_mle` computes and returns float64.
 """
 
 from __future__ import annotations
@@ -135,8 +136,9 @@ def remainder_bounds(x: torch.Tensor, edf: EDF, weight: torch.Tensor, bias: torc
     """Bounds on ``L − L̂ = E_q R₂`` per data point for an affine decoder (Cor. 1).
 
     Gaussian: 0 (exact). Binomial(n): ``0 ≤ R₂ ≤ n/(8·4!) Σ_j ϑ_j⁴`` (eq. 13 and the Lagrange
-    remainder). Poisson: ``Σ_j −ϑ_j³ e^{ϑ_j}/6 ≤ R₂ ≤ Σ_j −ϑ_j³/6``. Expectations over
-    ``ϑ_j ~ N(m_j, s_j²)`` are closed form. Returns ``(lower, upper)``.
+    remainder). Poisson: ``Σ_j −ϑ_j³ e^{ϑ_j}/6 ≤ R₂ ≤ Σ_j −ϑ_j³/6``. (The seed's φ = 1; for
+    another φ the remainder of eq. 8 is divided by φ.) Expectations over ``ϑ_j ~ N(m_j, s_j²)``
+    are closed form. Returns ``(lower, upper)``.
     """
     m = mean @ weight.T + bias
     s2 = torch.einsum("jk,...kl,jl->...j", weight, cov, weight)
@@ -145,13 +147,14 @@ def remainder_bounds(x: torch.Tensor, edf: EDF, weight: torch.Tensor, bias: torc
         return zero, zero
     if isinstance(edf, BinomialEDF):
         fourth = m**4 + 6 * m**2 * s2 + 3 * s2**2
-        upper = edf.total_count / (8 * math.factorial(4)) * fourth.sum(-1).mean()
+        upper = edf.total_count / (8 * math.factorial(4)) * fourth.sum(-1).mean() / float(edf.dispersion)
         return torch.zeros_like(upper), upper
     if isinstance(edf, PoissonEDF):
         third = m**3 + 3 * m * s2
         tilted = m + s2  # ϑ under the density ∝ e^ϑ N(ϑ; m, s²)
         third_tilted = torch.exp(m + s2 / 2) * (tilted**3 + 3 * tilted * s2)
-        return (-third_tilted / 6).sum(-1).mean(), (-third / 6).sum(-1).mean()
+        phi = float(edf.dispersion)
+        return (-third_tilted / 6).sum(-1).mean() / phi, (-third / 6).sum(-1).mean() / phi
     raise ConfigError(f"remainder_bounds: no Corollary 1 bound for the {edf.name} family")
 
 
@@ -194,52 +197,50 @@ class GLMSolution:
 
 
 def glm_mle(x: torch.Tensor, edf: EDF, latent_dim: int, beta: float = 1.0,
-            estimate_dispersion: bool | None = None) -> GLMSolution:
+            estimate_dispersion: bool = False) -> GLMSolution:
     """The MLE of ``L̂`` for an affine decoder with κ = ``latent_dim`` (seed 003 eq. 15–18).
 
     ``b̂`` = the mean of y (eq. 15); with the eigen-decomposition ``λ, U`` of the covariance
     of y, ``Ŵ = U_κ (K_κ − β c I)^{1/2}`` where ``k_j = max(λ_j, β c)`` (eq. 16–17).
-    For a Gaussian, ``estimate_dispersion`` (the default for ``GaussianEDF``) also maximises
-    over ``φ = σ²``: eq. 18 when every unit stays active, and in general the best number q of
-    active units with ``σ² = Σ_{j>q} λ_j / (d − β q)`` (only q < d / β are possible). Other
-    families keep their φ.
-    Computed in float64, returned in the dtype of x.
+    With ``estimate_dispersion`` (a Gaussian only) it also maximises over ``φ = σ²``: eq. 18
+    when every unit stays active, and in general the best number q of active units with
+    ``σ² = Σ_{j>q} λ_j / (d − β q)`` (only q < d / β are possible). Otherwise the EDF's φ is
+    used. Computed in float64 and returned in float64.
     """
     _check_data(x, "glm_mle")
     _check_beta(beta, "glm_mle")
     n, d = x.shape
     if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or not 1 <= latent_dim < d:
         raise ConfigError(f"glm_mle: latent_dim must be an int in 1..{d - 1}, got {latent_dim!r}")
-    gaussian = isinstance(edf, GaussianEDF)
-    if estimate_dispersion is None:
-        estimate_dispersion = gaussian
-    if estimate_dispersion and not gaussian:
+    if estimate_dispersion and not isinstance(edf, GaussianEDF):
         raise ConfigError(f"glm_mle: the dispersion of the {edf.name} family is fixed (φ = 1, Table 1); "
                           "only a Gaussian's σ² can be estimated")
     y = _transformed(x.double(), edf)
     bias = y.mean(0)
     eigenvalues, eigenvectors = torch.linalg.eigh((y - bias).T @ (y - bias) / n)
     eigenvalues, eigenvectors = eigenvalues.flip(0).clamp_min(0), eigenvectors.flip(1)
+    if estimate_dispersion:
+        edf = edf.with_dispersion(_gaussian_dispersion(eigenvalues, latent_dim, beta))
+    scale = (eigenvalues[:latent_dim] - beta * _scale(edf)).clamp_min(0).sqrt()
+    return GLMSolution(edf, beta, eigenvectors[:, :latent_dim] * scale, bias, eigenvalues)
 
-    def solution(edf_q: EDF) -> GLMSolution:
-        cut = beta * _scale(edf_q)
-        scale = (eigenvalues[:latent_dim] - cut).clamp_min(0).sqrt()
-        weight = eigenvectors[:, :latent_dim] * scale
-        return GLMSolution(edf_q, beta, weight, bias, eigenvalues)
 
-    if not estimate_dispersion:
-        best = solution(edf)
-    else:
-        candidates = []
-        for q in range(latent_dim + 1):  # q active units need d − β q > 0 (eq. 18)
-            if d - beta * q <= 0:
-                break
-            phi = float(eigenvalues[q:].sum() / (d - beta * q))
-            if phi > 0 and (q == 0 or eigenvalues[q - 1] >= beta * phi):
-                candidates.append(solution(edf.with_dispersion(phi)))
-        if not candidates:
-            raise DataError("glm_mle: the data have no variance to fit σ² to")
-        x64 = x.double()
-        best = max(candidates, key=lambda s: float(s.objective(x64)))
-    return GLMSolution(best.edf, beta, best.weight.to(x.dtype), best.bias.to(x.dtype),
-                       best.eigenvalues.to(x.dtype))
+def _gaussian_dispersion(eigenvalues: torch.Tensor, latent_dim: int, beta: float) -> float:
+    """σ² maximising eq. 14 for a Gaussian: over the number q of active units, the profile
+    ``−2 L̂ = β q + β Σ_{j≤q} log(λ_j/β) + Σ_{j>q} λ_j/σ² + (d − β q) log σ² + d log 2π``
+    at ``σ² = Σ_{j>q} λ_j / (d − β q)``, for the q whose units all clear the cut-off β σ²."""
+    d = eigenvalues.shape[0]
+    best = None
+    for q in range(latent_dim + 1):
+        if d - beta * q <= 0:
+            break
+        phi = float(eigenvalues[q:].sum() / (d - beta * q))
+        if phi <= 0 or (q > 0 and eigenvalues[q - 1] < beta * phi):
+            continue
+        active = eigenvalues[:q]
+        profile = (beta * q + beta * torch.log(active / beta).sum() + (d - beta * q) * (1 + math.log(phi)))
+        if best is None or float(profile) < best[0]:
+            best = (float(profile), phi)
+    if best is None:
+        raise DataError("glm_mle: the data have no variance to fit σ² to")
+    return best[1]

@@ -12,10 +12,10 @@ maximiser of L̂ (eq. 15–20) in the network, so that the pair *computes* the M
   of App. B.2); the heads read those units.
 
 The units outside these paths keep their He weights; the output layer and the heads read
-them with zero weights, so they do not change the function until training moves those. The paper instead writes
-the MLE into the μ_z-, log σ_z²- and x̂-layers of He-initialised networks (zeros where the
-layers are wider than needed); its hidden layers then do not carry x or z, which is the
-"offset at the beginning" it reports (§4.1).
+them with zero weights, so they do not change the function until training moves those.
+App. B.3 as written (``pass_through=False``) writes the MLE into the μ_z-, log σ_z²- and
+x̂-layers of He-initialised networks only; a deep pair's hidden layers then do not carry x or
+z, which the paper names as the cause of the "offset at the beginning" (§4.1).
 """
 
 from __future__ import annotations
@@ -69,44 +69,72 @@ def _check_width(layers: list[nn.Linear], width: int, where: str, why: str) -> N
                           f"found {narrow}")
 
 
+def _check_pair(model, guide, x: torch.Tensor) -> None:
+    from pyro_vae.guides import SharedTrunkGaussian
+    from pyro_vae.models import EDFVAE
+
+    if not isinstance(model, EDFVAE) or not isinstance(guide, SharedTrunkGaussian):
+        raise ConfigError("mle_init: expected an EDFVAE model and a SharedTrunkGaussian guide, got "
+                          f"{type(model).__name__} and {type(guide).__name__}")
+    if not torch.is_tensor(x) or x.dim() != 2:
+        raise DataError(f"mle_init: x must be a tensor of shape (N, d), got {getattr(x, 'shape', x)!r}")
+    d, k = x.shape[1], model.latent_dim
+    sizes = {"the model's data dimension": model.output_layer.out_features,
+             "the guide's input dimension": _relu_layers(guide.trunk, "encoder trunk")[0].in_features}
+    for what, size in sizes.items():
+        if size != d:
+            raise ConfigError(f"mle_init: x has {d} columns but {what} is {size}")
+    if guide.mean_head.out_features != k:
+        raise ConfigError(f"mle_init: the model has {k} latent units but the guide {guide.mean_head.out_features}")
+
+
 @torch.no_grad()
-def mle_init(model, guide, x: torch.Tensor, beta: float = 1.0) -> GLMSolution:
+def mle_init(model, guide, x: torch.Tensor, beta: float = 1.0, pass_through: bool = True) -> GLMSolution:
     """"MLE-B": He initialisation, then the MLE of L̂ on the rows of x written into the pair.
 
     ``model`` is an :class:`~pyro_vae.models.EDFVAE`, ``guide`` a
-    :class:`~pyro_vae.guides.SharedTrunkGaussian`; x holds the training data (non-negative).
-    A Gaussian observation with a learned σ also starts at the σ̂ of eq. 18. Returns the
-    :class:`~pyro_vae.glm.GLMSolution` used.
+    :class:`~pyro_vae.guides.SharedTrunkGaussian`; x holds the training data. A Gaussian
+    observation with a learned σ also starts at the σ̂ of eq. 18. With ``pass_through`` (the
+    default; x must be non-negative) the pair computes the MLE exactly, as the module says;
+    ``pass_through=False`` is App. B.3 as written: the MLE goes into the x̂-layer (reading the
+    first κ units of the last decoder layer), the μ_z-head (reading the first d units of the
+    last trunk layer) and the bias of the σ-head, everything else keeps its He weights.
+    Returns the :class:`~pyro_vae.glm.GLMSolution` used (float64).
     """
-    observation = model.observation
-    learned_sigma = isinstance(observation, Gaussian) and observation.learn_sigma
-    if float(x.min()) < 0:
-        raise DataError(f"mle_init: the encoder passes x through ReLU layers, which needs x ≥ 0; "
-                        f"found a minimum of {float(x.min()):g}")
-    solution = glm_mle(x, observation.edf(), model.latent_dim, beta, estimate_dispersion=learned_sigma)
+    _check_pair(model, guide, x)
     *decoder_hidden, output = _relu_layers(model.decoder, "decoder")
     trunk = _relu_layers(guide.trunk, "encoder trunk")
     k, d = model.latent_dim, x.shape[1]
-    _check_width(decoder_hidden, 2 * k, "decoder", "to carry z⁺ and z⁻")
-    _check_width(trunk, d, "encoder trunk", "to carry x")
+    if pass_through:
+        if float(x.min()) < 0:
+            raise DataError(f"mle_init: the encoder passes x through ReLU layers, which needs x ≥ 0; "
+                            f"found a minimum of {float(x.min()):g} (pass_through=False does without)")
+        _check_width(decoder_hidden, 2 * k, "decoder", "to carry z⁺ and z⁻")
+        _check_width(trunk, d, "encoder trunk", "to carry x")
+    else:
+        _check_width(decoder_hidden[-1:], k, "decoder", "the x̂-layer reads κ of its units")
+        _check_width(trunk[-1:], d, "encoder trunk", "the μ_z-head reads d of its units")
+    observation = model.observation
+    learned_sigma = isinstance(observation, Gaussian) and observation.learn_sigma
+    solution = glm_mle(x.double(), observation.edf(), k, beta, estimate_dispersion=learned_sigma)
     he_init(model, guide)
 
-    weight, bias = solution.weight.to(output.weight.dtype), solution.bias.to(output.bias.dtype)
-    output.bias.copy_(bias)
+    output.bias.copy_(solution.bias)
     output.weight.zero_()
-    if decoder_hidden:
+    if decoder_hidden and pass_through:
         eye = torch.eye(k)
         _pass_through(decoder_hidden, 2 * k, torch.cat([eye, -eye]))
-        output.weight[:, :k], output.weight[:, k:2 * k] = weight, -weight
+        output.weight[:, :k], output.weight[:, k:2 * k] = solution.weight, -solution.weight
     else:
-        output.weight.copy_(weight)
+        output.weight[:, :k] = solution.weight
 
     enc_weight, enc_bias, cov = solution.encoder()
-    _pass_through(trunk, d, torch.eye(d))
+    if pass_through:
+        _pass_through(trunk, d, torch.eye(d))
+        guide.scale_head.weight.zero_()
     guide.mean_head.weight.zero_()
     guide.mean_head.weight[:, :d] = enc_weight
     guide.mean_head.bias.copy_(enc_bias)
-    guide.scale_head.weight.zero_()
     sigma = torch.diagonal(cov).sqrt()
     guide.scale_head.bias.copy_(sigma + torch.log(-torch.expm1(-sigma)))  # softplus⁻¹(σ)
     if learned_sigma:

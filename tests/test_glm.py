@@ -142,7 +142,7 @@ def test_mle_maximises_l_hat(family, beta):
         rates = torch.sigmoid(torch.randn(400, 2, generator=g) @ (3 * torch.randn(2, 8, generator=g)))
         x = torch.bernoulli(rates, generator=g).double() if family.name == "bernoulli" else \
             torch.poisson(4 * rates, generator=g).double()
-    solution = glm_mle(x, family.edf(), 3, beta)
+    solution = glm_mle(x, family.edf(), 3, beta, estimate_dispersion=isinstance(family, families.Gaussian))
     weight = solution.weight.clone().requires_grad_(True)
     bias = solution.bias.clone().requires_grad_(True)
     value = glm_objective(x, solution.edf, weight, bias, beta)
@@ -162,7 +162,7 @@ def test_mle_maximises_l_hat(family, beta):
 def test_gaussian_mle_at_beta_1_is_ppca():
     g = torch.Generator().manual_seed(4)
     x = torch.randn(300, 6, generator=g, dtype=torch.float64) @ torch.randn(6, 6, generator=g, dtype=torch.float64)
-    solution = glm_mle(x, GaussianEDF(), 2)
+    solution = glm_mle(x, GaussianEDF(), 2, estimate_dispersion=True)
     ppca = ppca_mle(x, 2)
     assert solution.edf.dispersion == pytest.approx(float(ppca.sigma**2), rel=1e-12)
     torch.testing.assert_close(solution.weight.abs(), ppca.weight.abs())
@@ -175,11 +175,11 @@ def test_eq_18_and_pruning_by_beta():
     scales = torch.tensor([3.0, 2.0, 1.0, 0.3, 0.2, 0.1], dtype=torch.float64)
     x = torch.randn(2000, 6, generator=g, dtype=torch.float64) * scales
     lam = np.sort(np.linalg.eigvalsh(np.cov(x.numpy().T, bias=True)))[::-1]
-    solution = glm_mle(x, GaussianEDF(), 3, beta=1.0)
+    solution = glm_mle(x, GaussianEDF(), 3, beta=1.0, estimate_dispersion=True)
     assert solution.edf.dispersion == pytest.approx(lam[3:].sum() / (6 - 3), rel=1e-10)
     assert int((solution.activity > 0).sum()) == 3
     # a large β prunes units: fewer columns of Ŵ are non-zero and their activity is zero
-    pruned = glm_mle(x, GaussianEDF(dispersion=1.0), 3, beta=2.0, estimate_dispersion=False)
+    pruned = glm_mle(x, GaussianEDF(dispersion=1.0), 3, beta=2.0)
     assert pruned.cutoff == 2.0
     active = lam[:3] > 2.0
     assert torch.equal(pruned.weight.norm(dim=0) > 0, torch.tensor(active))
@@ -210,7 +210,7 @@ def test_bad_arguments():
     with pytest.raises(ConfigError, match="dispersion of the bernoulli"):
         glm_mle(x, families.Bernoulli().edf(), 2, estimate_dispersion=True)
     with pytest.raises(DataError, match="no variance"):
-        glm_mle(torch.ones(20, 4, dtype=torch.float64), GaussianEDF(), 2)
+        glm_mle(torch.ones(20, 4, dtype=torch.float64), GaussianEDF(), 2, estimate_dispersion=True)
     with pytest.raises(ConfigError, match=r"weight of shape \(4, κ\)"):
         glm_objective(x, GaussianEDF(), torch.zeros(3, 2, dtype=torch.float64), torch.zeros(4, dtype=torch.float64))
 
@@ -220,9 +220,26 @@ def test_gaussian_mle_when_beta_kappa_exceeds_d():
     g = torch.Generator().manual_seed(7)
     x = torch.randn(500, 6, generator=g, dtype=torch.float64) * torch.tensor([3.0, 2, 1, 0.5, 0.3, 0.2],
                                                                             dtype=torch.float64)
-    solution = glm_mle(x, GaussianEDF(), 4, beta=2.0)
+    solution = glm_mle(x, GaussianEDF(), 4, beta=2.0, estimate_dispersion=True)
     active = int((solution.activity > 0).sum())
     assert 1 <= active < 3
     for factor in (0.9, 1.1):
         moved = solution.edf.with_dispersion(solution.edf.dispersion * factor)
         assert float(glm_objective(x, moved, solution.weight, solution.bias, 2.0)) < float(solution.objective(x))
+
+
+def test_edf_arguments_are_checked():
+    with pytest.raises(ValueError, match="dispersion φ must be positive"):
+        GaussianEDF(dispersion=0.0)
+    with pytest.raises(ValueError, match="total_count must be a positive int"):
+        families.Binomial(1).edf().__class__(total_count=0)
+
+
+def test_remainder_bounds_scale_with_the_dispersion():
+    family = families.Poisson()
+    x, weight, bias = _problem(family, seed=8)
+    edf = family.edf()
+    mean, cov = torch.zeros(N, K, dtype=torch.float64), torch.eye(K, dtype=torch.float64)
+    one = remainder_bounds(x, edf, 0.3 * weight, bias, mean, cov)
+    two = remainder_bounds(x, edf.with_dispersion(2.0), 0.3 * weight, bias, mean, cov)
+    torch.testing.assert_close(torch.stack(two), torch.stack(one) / 2)

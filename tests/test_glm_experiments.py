@@ -30,7 +30,9 @@ def test_latent_activity_reports_eq_21_counts(tmp_path):
     for row in results.tables["active_units"]:
         _, x = latent_activity.load_images(config, row["family"])
         edf = glm_runs.observation_family(row["family"]).edf()
-        assert row["analytic"] == active_units(analytic_activity(x.double(), edf, config.latent_dim, row["beta"]))
+        gaussian = row["family"] == "gaussian"  # its σ is learned: σ̂² from eq. 18
+        predicted = analytic_activity(x.double(), edf, config.latent_dim, row["beta"], estimate_dispersion=gaussian)
+        assert row["analytic"] == active_units(predicted)
 
 
 def test_frey_data_for_mle_init(tmp_path):

@@ -29,11 +29,37 @@ def test_mle_b_computes_the_mle(deep):
     model, guide = _pair(families.Bernoulli(), 12, 3, deep)
     solution = mle_init(model, guide, x, beta=1.5)
     z = 2 * torch.randn(50, 3)
-    torch.testing.assert_close(model.predictor(z), z @ solution.weight.T + solution.bias)
+    torch.testing.assert_close(model.predictor(z), (z.double() @ solution.weight.T + solution.bias).float())
     enc_weight, enc_bias, cov = solution.encoder()
     q = guide.posterior(x).base_dist
-    torch.testing.assert_close(q.loc, x @ enc_weight.T + enc_bias)
-    torch.testing.assert_close(q.scale, torch.diagonal(cov).sqrt().expand_as(q.scale))
+    torch.testing.assert_close(q.loc, (x.double() @ enc_weight.T + enc_bias).float())
+    torch.testing.assert_close(q.scale, torch.diagonal(cov).sqrt().float().expand_as(q.scale))
+
+
+def test_mle_b_as_in_app_b3():
+    """``pass_through=False``: the MLE sits in the heads and the x̂-layer only; an affine pair
+    still computes it, a deep one does not (the paper's offset at the beginning)."""
+    x = _data()
+    for deep in (False, True):
+        model, guide = _pair(families.Bernoulli(), 12, 3, deep)
+        solution = mle_init(model, guide, x - 0.5 * deep, pass_through=False)  # negative x is allowed
+        z = torch.randn(50, 3)
+        exact = torch.allclose(model.predictor(z), (z.double() @ solution.weight.T + solution.bias).float(), atol=1e-5)
+        assert exact != deep
+        torch.testing.assert_close(guide.mean_head.weight[:, 12:], torch.zeros(3, guide.mean_head.in_features - 12))
+
+
+def test_mle_b_checks_the_pair_before_changing_it():
+    x = _data()
+    model, guide = _pair(families.Bernoulli(), 12, 3, deep=False)
+    before = model.output_layer.weight.clone()
+    with pytest.raises(ConfigError, match="3 latent units but the guide 2"):
+        mle_init(model, guides.SharedTrunkGaussian(12, 2, (20, 12)), x)
+    with pytest.raises(ConfigError, match="x has 10 columns but the model's data dimension is 12"):
+        mle_init(model, guide, x[:, :10])
+    with pytest.raises(ConfigError, match="expected an EDFVAE model and a SharedTrunkGaussian guide"):
+        mle_init(model, guides.DiagonalGaussian(12, 3), x)
+    torch.testing.assert_close(model.output_layer.weight, before)
 
 
 def test_mle_b_elbo_at_step_0_is_l_hat_for_a_gaussian():

@@ -5,11 +5,13 @@ Architectures (App. B.1), a model/guide pair each:
 * "affine" (canonical): encoder ``x → 2000 → d → (μ_z, σ_z)``, decoder ``z → x̂`` affine;
 * "relu-net" (deep): encoder ``x → 2000 → 1000 → (μ_z, σ_z)``, decoder ``z → 1000 → 2000 → x̂``.
 
-Data (App. B.2): the sparse Bernoulli set built in (6700 / 3300); ``--data`` a Frey faces
-``.mat`` file or folder (1316 / 649), or MNIST-format IDX images (the first ``n_images``, split
-like the synthetic set). Pixels are in [0, 1]; for a Bernoulli decoder they are binarised at
-0.5 (the seed trains Bernoulli decoders on grey values, which lie outside that family's
-support).
+Data (App. B.2): the sparse Bernoulli set built in (``n_synthetic`` rows, the first
+``n_train`` for training: 6700 / 3300); ``--data`` a Frey faces ``.mat`` file or a folder holding
+one (1316 / 649), an MNIST-format IDX folder (the first ``n_images`` training images; the test
+images as the test set: 60 000 / 10 000 for MNIST) or one IDX image file (its first ``n_images``,
+the first ``n_train`` for training). Pixels are in [0, 1]; for a Bernoulli decoder they are
+binarised at 0.5 (the seed trains Bernoulli decoders on grey values, which lie outside that
+family's support).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ import pathlib
 import torch
 
 from pyro_vae import guides, models
-from pyro_vae.data import frey_split, load_frey, load_idx_images, sparse_bernoulli
+from pyro_vae.data import frey_split, idx_file, load_frey, load_idx_images, sparse_bernoulli
 from pyro_vae.errors import ConfigError
-from pyro_vae.families import Bernoulli, Family
+from pyro_vae.families import Bernoulli, Family, Gaussian
 
 from .vae1 import image_file
 
@@ -46,34 +48,48 @@ def _is_frey(path: pathlib.Path) -> bool:
     return path.suffix == ".mat" or (path.is_dir() and (path / "frey_rawface.mat").exists())
 
 
+def _split(x: torch.Tensor, n_train: int, source: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if x.shape[0] <= n_train:
+        raise ConfigError(f"{source} holds {x.shape[0]} rows; the profile trains on n_train={n_train} "
+                          "and tests on the rest")
+    return x[:n_train], x[n_train:]
+
+
 def load_data(config, binary: bool) -> tuple[str, torch.Tensor, torch.Tensor]:
     """``(description, train, test)`` for ``config.data`` ("" = the sparse Bernoulli set)."""
-    dtype = torch.get_default_dtype()
+    path = pathlib.Path(config.data)
     if not config.data:
-        data = sparse_bernoulli(config.n_synthetic, config.data_dim, seed=config.seed)
-        train, test = data.split(config.n_train)
-        description = f"synthetic sparse Bernoulli (App. B.2), N={config.n_synthetic}, d={config.data_dim}"
-    elif _is_frey(pathlib.Path(config.data)):
-        train, test = frey_split(load_frey(config.data), seed=config.seed)
+        x = sparse_bernoulli(config.n_synthetic, config.data_dim, seed=config.seed).x
+        train, test = _split(x, config.n_train, "the synthetic set")
+        description = f"synthetic sparse Bernoulli (App. B.2), d={config.data_dim}"
+    elif _is_frey(path):
+        train, test = frey_split(load_frey(path), seed=config.seed)
         description = f"Frey faces ({config.data})"
+    elif path.is_dir():
+        train = _limited_images(idx_file(path, "train", "images"), config.n_images)
+        test = load_idx_images(idx_file(path, "test", "images"))
+        description = f"IDX images ({path}), training and test files"
     else:
-        images = load_idx_images(image_file(config.data), limit=config.n_images)
-        if images.shape[0] <= config.n_train:
-            raise ConfigError(f"--data {config.data!r} holds {images.shape[0]} images; the profile trains on "
-                              f"n_train={config.n_train} and tests on the rest")
-        train, test = images[: config.n_train], images[config.n_train:]
-        description = f"IDX images ({image_file(config.data)}), first {images.shape[0]}"
+        x = _limited_images(image_file(config.data), config.n_images)
+        train, test = _split(x, config.n_train, f"--data {config.data!r}")
+        description = f"IDX images ({path})"
+    dtype = torch.get_default_dtype()
     train, test = train.to(dtype), test.to(dtype)
     if binary and config.data:
         train, test = (train > 0.5).to(dtype), (test > 0.5).to(dtype)
         description += ", binarised at 0.5"
-    return description, train, test
+    return f"{description}; {train.shape[0]} train / {test.shape[0]} test rows", train, test
+
+
+def _limited_images(path: pathlib.Path, n_images: int) -> torch.Tensor:
+    images = load_idx_images(path, limit=n_images)
+    if images.shape[0] < n_images:
+        raise ConfigError(f"{path} holds {images.shape[0]} images; the profile uses n_images={n_images}")
+    return images
 
 
 def observation_family(name: str) -> Family:
     """The observation family by name: Bernoulli, or Gaussian with a learned σ."""
-    from pyro_vae.families import Gaussian
-
     if name == "bernoulli":
         return Bernoulli()
     if name == "gaussian":

@@ -31,7 +31,7 @@ from pyro_vae.results import Claim, Results
 from pyro_vae.training import fit
 
 from .glm_runs import build_pair, observation_family
-from .multirun import default_workers, run_tasks
+from .multirun import run_on_device
 from .vae1 import image_file
 
 NAME = "latent-activity"
@@ -69,8 +69,12 @@ PROFILES = {
 def load_images(config: Config, family: str) -> tuple[str, torch.Tensor]:
     """``(description, images)``: pixels in [0, 1], binarised at 0.5 for a Bernoulli decoder."""
     if config.data:
-        x = load_idx_images(image_file(config.data), limit=config.n_train).to(torch.get_default_dtype())
-        description = f"IDX images ({image_file(config.data)}), first {x.shape[0]}"
+        path = image_file(config.data)
+        x = load_idx_images(path, limit=config.n_train).to(torch.get_default_dtype())
+        if x.shape[0] < config.n_train:
+            raise ConfigError(f"--data {config.data!r} holds {x.shape[0]} images; the profile uses "
+                              f"n_train={config.n_train}")
+        description = f"IDX images ({path}), first {x.shape[0]}"
     else:
         x = blob_images(config.n_train, size=config.image_size, width=config.image_size / 9, seed=config.seed)
         description = f"built-in blob_images, {config.n_train} of {config.image_size}×{config.image_size}"
@@ -80,18 +84,29 @@ def load_images(config: Config, family: str) -> tuple[str, torch.Tensor]:
 
 
 def check_config(config: Config) -> None:
-    """Families known, β positive, the data readable: before any output or training."""
-    for family in config.families:
-        observation_family(family)
-        load_images(config, family)
+    """Families known, β positive, the data readable, κ below d: before any output or training."""
     if not all(b > 0 for b in config.betas):
         raise ConfigError(f"betas must be positive, got {config.betas}")
+    for family in config.families:
+        observation_family(family)
+        _, x = load_images(config, family)
+        if config.latent_dim >= x.shape[1]:
+            raise ConfigError(f"latent_dim={config.latent_dim} must be below the data dimension {x.shape[1]}")
+
+
+def predicted_activity(config: Config, family: str, beta: float) -> list[float]:
+    """Eq. 21 from the MLE on the training images; a Gaussian's σ² is estimated too (eq. 18),
+    as the trained Gaussian decoder learns σ."""
+    _, x = load_images(config, family)
+    edf = observation_family(family).edf()
+    return analytic_activity(x.double(), edf, config.latent_dim, beta, estimate_dispersion=family == "gaussian").tolist()
 
 
 def train_one(config: Config, setup: tuple[str, float, str]) -> list[float]:
     """Train one (family, β, architecture) pair from He initialisation; its activities."""
     family, beta, architecture = setup
     _, x = load_images(config, family)
+    x = x.to(torch.get_default_device())
     model, guide = build_pair(architecture, observation_family(family), x.shape[1], config.latent_dim)
     he_init(model, guide)
     fit(model, guide, x, "elbo", steps=config.steps, batch_size=config.batch_size, lr=config.lr, beta=beta,
@@ -100,17 +115,13 @@ def train_one(config: Config, setup: tuple[str, float, str]) -> list[float]:
 
 
 def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: str = "cpu") -> Results:
+    analytic = {(f, b): predicted_activity(config, f, b) for f, b in itertools.product(config.families, config.betas)}
+    descriptions = {f: load_images(config, f)[0] for f in config.families}
     setups = list(itertools.product(config.families, config.betas, config.architectures))
     seeds = [config.seed + i for i in range(len(setups))]
-    workers = 1 if device != "cpu" else (config.workers or default_workers(len(setups)))
-    trained = dict(zip(setups, run_tasks(functools.partial(train_one, config), setups, seeds, workers,
-                                         progress, desc=NAME)))
-    analytic, descriptions = {}, {}
-    for family in config.families:
-        descriptions[family], x = load_images(config, family)
-        edf = observation_family(family).edf()
-        for beta in config.betas:
-            analytic[family, beta] = analytic_activity(x.double(), edf, config.latent_dim, beta).tolist()
+    workers, found = run_on_device(functools.partial(train_one, config), setups, seeds, config.workers,
+                                   device, progress, desc=NAME)
+    trained = dict(zip(setups, found))
 
     rows = []
     for family, beta in itertools.product(config.families, config.betas):
@@ -136,7 +147,8 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
     by_beta = {f: [r["analytic"] for r in sorted(rows, key=lambda r: r["beta"]) if r["family"] == f]
                for f in config.families}
     claims.append(Claim(
-        "the predicted number of active units does not increase with β (auto-pruning, §3.4)",
+        "the predicted number of active units does not increase with β (auto-pruning, §3.4; a consistency "
+        "check of eq. 17–18, which it follows from)",
         "the bigger β the less latent dimensions remain non-zero",
         "; ".join(f"{f}, β ascending: {counts}" for f, counts in by_beta.items()),
         all(np.all(np.diff(counts) <= 0) for counts in by_beta.values())))
@@ -146,7 +158,8 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
     activities += [{"family": f, "beta": b, "source": a, "activities": v} for (f, b, a), v in trained.items()]
     return Results(
         experiment=NAME, profile=config.profile, seed=config.seed,
-        settings={**dataclasses.asdict(config), "data_used": descriptions, "seeds": seeds, "device": device,
+        settings={**dataclasses.asdict(config), "data_used": descriptions,
+                  "sigma": "Gaussian: learned; eq. 21 uses σ̂² of eq. 18", "seeds": seeds, "device": device,
                   "threshold": ACTIVE_THRESHOLD, "initialisation": "He (Bench)", "objective": "Trace_ELBO, β-weighted",
                   "optimizer": "Adam"},
         metrics={"workers": workers, "active_units": rows},

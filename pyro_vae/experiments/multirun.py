@@ -85,18 +85,26 @@ def run_tasks(
 def run_config_seeds(one_run: Callable, config, device: str = "cpu", progress: bool = False,
                      desc: str = "runs") -> tuple[list[int], int, list]:
     """``one_run(config, seed)`` for the seeds ``config.seed … config.seed + config.runs − 1``,
-    in ``config.workers`` processes (0: one per CPU). On a CUDA device the runs go one after
-    another in this process, with new tensors made on the device.
+    as :func:`run_on_device` runs them.
 
     Returns the seeds, the number of workers and the results in the order of the seeds.
     """
     seeds = [config.seed + i for i in range(config.runs)]
-    task = functools.partial(one_run, config)
+    workers, results = run_on_device(functools.partial(one_run, config), seeds, seeds, config.workers, device,
+                                     progress, desc)
+    return seeds, workers, results
+
+
+def run_on_device(task: Callable[[A], T], arguments: Sequence[A], seeds: Sequence[int], workers: int,
+                  device: str = "cpu", progress: bool = False, desc: str = "runs") -> tuple[int, list[T]]:
+    """:func:`run_tasks` in ``workers`` processes (0: one per CPU) on the CPU; on a CUDA device
+    one after another in this process, with new tensors made on the device (a task moves its
+    data to ``torch.get_default_device()``). Returns the number of workers and the results."""
     if device != "cpu":
         with torch.device(device):
-            return seeds, 1, run_seeds(task, seeds, 1, progress, desc)
-    workers = config.workers or default_workers(config.runs)
-    return seeds, workers, run_seeds(task, seeds, workers, progress, desc)
+            return 1, run_tasks(task, arguments, seeds, 1, progress, desc)
+    workers = workers or default_workers(len(arguments))
+    return workers, run_tasks(task, arguments, seeds, workers, progress, desc)
 
 
 def _seeded(task: Callable[[A], T], argument: A, seed: int) -> T:
