@@ -3,7 +3,9 @@
 For each observation family and each β: the analytic activities ``A_{z_j}`` of eq. 21 (from
 the MLE of L̂ on the training data, no training), and the empirical activities
 ``Cov_x(E_q[z_j])`` of the "affine" and the "relu-net" pairs of App. B.1 after training the
-β-VAE objective from He initialisation; a unit is active when A > 0.01. κ = 40.
+β-VAE objective from He initialisation; a unit is active when A > 0.01. κ = 40. Beside the
+counts, the trained β-objective and L̂ at the MLE: for the affine Gaussian decoder L̂ is the
+objective's maximum (Cor. 1), so a trained value below it says training has not converged.
 
 Images: ``--data`` MNIST-format IDX images (the paper uses MNIST), or the built-in
 :func:`~pyro_vae.data.blob_images` (``image_size`` × ``image_size``). The Gaussian decoder
@@ -23,9 +25,10 @@ import torch
 from matplotlib.figure import Figure
 
 from pyro_vae import plots
-from pyro_vae.activity import ACTIVE_THRESHOLD, active_units, analytic_activity, latent_activity
+from pyro_vae.activity import ACTIVE_THRESHOLD, active_units, latent_activity
 from pyro_vae.data import blob_images, load_idx_images
 from pyro_vae.errors import ConfigError
+from pyro_vae.glm import glm_mle
 from pyro_vae.initialisation import he_init
 from pyro_vae.results import Claim, Results
 from pyro_vae.training import fit
@@ -94,40 +97,49 @@ def check_config(config: Config) -> None:
             raise ConfigError(f"latent_dim={config.latent_dim} must be below the data dimension {x.shape[1]}")
 
 
-def predicted_activity(config: Config, family: str, beta: float) -> list[float]:
-    """Eq. 21 from the MLE on the training images; a Gaussian's σ² is estimated too (eq. 18),
-    as the trained Gaussian decoder learns σ."""
+def prediction(config: Config, family: str, beta: float) -> dict:
+    """Eq. 21 and L̂ (eq. 14) at the MLE on the training images; a Gaussian's σ² is estimated
+    too (eq. 18), as the trained Gaussian decoder learns σ."""
     _, x = load_images(config, family)
-    edf = observation_family(family).edf()
-    return analytic_activity(x.double(), edf, config.latent_dim, beta, estimate_dispersion=family == "gaussian").tolist()
+    x = x.double()
+    solution = glm_mle(x, observation_family(family).edf(), config.latent_dim, beta,
+                       estimate_dispersion=family == "gaussian")
+    return {"activity": solution.activity.tolist(), "l_hat": float(solution.objective(x))}
 
 
-def train_one(config: Config, setup: tuple[str, float, str]) -> list[float]:
-    """Train one (family, β, architecture) pair from He initialisation; its activities."""
+def train_one(config: Config, setup: tuple[str, float, str]) -> dict:
+    """Train one (family, β, architecture) pair from He initialisation: its activities and its
+    β-objective (nats per data point, the mean over the last tenth of the steps)."""
     family, beta, architecture = setup
     _, x = load_images(config, family)
     x = x.to(torch.get_default_device())
     model, guide = build_pair(architecture, observation_family(family), x.shape[1], config.latent_dim)
     he_init(model, guide)
-    fit(model, guide, x, "elbo", steps=config.steps, batch_size=config.batch_size, lr=config.lr, beta=beta,
-        progress=False)
-    return latent_activity(guide, x).tolist()
+    history = fit(model, guide, x, "elbo", steps=config.steps, batch_size=config.batch_size, lr=config.lr,
+                  beta=beta, progress=False)
+    tail = history.elbo[-max(1, config.steps // 10):]
+    return {"activity": latent_activity(guide, x).tolist(), "objective": sum(tail) / len(tail)}
 
 
 def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: str = "cpu") -> Results:
-    analytic = {(f, b): predicted_activity(config, f, b) for f, b in itertools.product(config.families, config.betas)}
+    predicted = {(f, b): prediction(config, f, b) for f, b in itertools.product(config.families, config.betas)}
+    analytic = {key: p["activity"] for key, p in predicted.items()}
     descriptions = {f: load_images(config, f)[0] for f in config.families}
     setups = list(itertools.product(config.families, config.betas, config.architectures))
     seeds = [config.seed + i for i in range(len(setups))]
     workers, found = run_on_device(functools.partial(train_one, config), setups, seeds, config.workers,
                                    device, progress, desc=NAME)
-    trained = dict(zip(setups, found))
+    trained = {setup: r["activity"] for setup, r in zip(setups, found)}
+    objectives = {setup: r["objective"] for setup, r in zip(setups, found)}
 
     rows = []
     for family, beta in itertools.product(config.families, config.betas):
         row = {"family": family, "beta": beta, "analytic": active_units(torch.tensor(analytic[family, beta]))}
         for architecture in config.architectures:
             row[architecture] = active_units(torch.tensor(trained[family, beta, architecture]))
+        row["l_hat_at_mle"] = predicted[family, beta]["l_hat"]
+        for architecture in config.architectures:
+            row[f"objective_{architecture}"] = objectives[family, beta, architecture]
         rows.append(row)
     claims = []
     if "affine" in config.architectures:
