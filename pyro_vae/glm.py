@@ -112,6 +112,11 @@ def glm_encoder(edf: EDF, weight: torch.Tensor, bias: torch.Tensor,
     return enc_weight, -enc_weight @ (f1 + f2 * bias), cov
 
 
+def _location_moments(weight, bias, mean, cov) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and variance of ``ϑ_j = W_j z + b_j`` under ``z ~ N(mean, cov)``, per data point."""
+    return mean @ weight.T + bias, torch.einsum("jk,...kl,jl->...j", weight, cov, weight)
+
+
 def taylor_objective(x: torch.Tensor, edf: EDF, weight: torch.Tensor, bias: torch.Tensor,
                      mean: torch.Tensor, cov: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
     """``L̂(θ, φ)`` of eq. 4 for the encoder ``q(z | x⁽ⁱ⁾) = N(mean_i, cov_i)``, per data point.
@@ -122,8 +127,7 @@ def taylor_objective(x: torch.Tensor, edf: EDF, weight: torch.Tensor, bias: torc
     _check_beta(beta, "taylor_objective")
     f0, f1, f2 = edf.at_zero()
     phi = float(edf.dispersion)
-    m = mean @ weight.T + bias
-    s2 = torch.einsum("jk,...kl,jl->...j", weight, cov, weight)
+    m, s2 = _location_moments(weight, bias, mean, cov)
     expected = ((x * m - f0 - f1 * m - 0.5 * f2 * (m**2 + s2)) / phi + edf.log_base(x)).sum(-1)
     k = mean.shape[-1]
     trace, logdet = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1), torch.logdet(cov)
@@ -140,8 +144,7 @@ def remainder_bounds(x: torch.Tensor, edf: EDF, weight: torch.Tensor, bias: torc
     another φ the remainder of eq. 8 is divided by φ.) Expectations over ``ϑ_j ~ N(m_j, s_j²)``
     are closed form. Returns ``(lower, upper)``.
     """
-    m = mean @ weight.T + bias
-    s2 = torch.einsum("jk,...kl,jl->...j", weight, cov, weight)
+    m, s2 = _location_moments(weight, bias, mean, cov)
     if isinstance(edf, GaussianEDF):
         zero = torch.zeros((), dtype=x.dtype, device=x.device)
         return zero, zero

@@ -10,9 +10,9 @@ from matplotlib.figure import Figure
 
 from pyro_vae import plots
 from pyro_vae.entropies import entropy_monitor
-from pyro_vae.training import fit
 
 from .multirun import quartiles
+from .tracking import fit_tracked, track_table
 
 
 def train_tracked(
@@ -39,12 +39,8 @@ def train_tracked(
     def evaluate():
         return {**monitor(), **(extra() if extra else {})}
 
-    rows = [{"step": 0, **evaluate()}]
-    history = fit(model, guide, x, "elbo", steps=steps, batch_size=batch_size, lr=lr,
-                  num_particles=num_particles, seed=seed, evaluate_every=evaluate_every,
-                  evaluate=evaluate, progress=False)
-    rows += history.evaluations
-    return {key: [row[key] for row in rows] for key in rows[0]}
+    return fit_tracked(model, guide, x, evaluate, objective="elbo", steps=steps, batch_size=batch_size, lr=lr,
+                       num_particles=num_particles, seed=seed, evaluate_every=evaluate_every)
 
 
 def relative_gaps(track: dict[str, list[float]]) -> np.ndarray:
@@ -55,9 +51,8 @@ def relative_gaps(track: dict[str, list[float]]) -> np.ndarray:
 
 def track_rows(track: dict[str, list[float]]) -> list[dict]:
     """A track as table rows, with the relative gap to the final ELBO of :func:`relative_gaps`."""
-    gaps = relative_gaps(track)
-    return [{**{key: values[i] for key, values in track.items()}, "relative_gap_to_final_elbo": float(gap)}
-            for i, gap in enumerate(gaps)]
+    return [{**row, "relative_gap_to_final_elbo": float(gap)}
+            for row, gap in zip(track_table(track), relative_gaps(track))]
 
 
 def gap_summary(tracks: list[dict[str, list[float]]], tail: int = 1) -> dict[str, float]:

@@ -25,7 +25,7 @@ from pyro_vae.data import frey_split, idx_file, load_frey, load_idx_images, spar
 from pyro_vae.errors import ConfigError
 from pyro_vae.families import Bernoulli, Family, Gaussian
 
-from .vae1 import image_file
+from .image_data import first_images
 
 #: name → (decoder hidden layers, encoder hidden layers as a function of d)
 ARCHITECTURES = {
@@ -66,11 +66,11 @@ def load_data(config, binary: bool) -> tuple[str, torch.Tensor, torch.Tensor]:
         train, test = frey_split(load_frey(path), seed=config.seed)
         description = f"Frey faces ({config.data})"
     elif path.is_dir():
-        train = _limited_images(idx_file(path, "train", "images"), config.n_images)
+        train = first_images(config.data, config.n_images, "n_images")
         test = load_idx_images(idx_file(path, "test", "images"))
         description = f"IDX images ({path}), training and test files"
     else:
-        x = _limited_images(image_file(config.data), config.n_images)
+        x = first_images(config.data, config.n_images, "n_images")
         train, test = _split(x, config.n_train, f"--data {config.data!r}")
         description = f"IDX images ({path})"
     dtype = torch.get_default_dtype()
@@ -79,13 +79,6 @@ def load_data(config, binary: bool) -> tuple[str, torch.Tensor, torch.Tensor]:
         train, test = (train > 0.5).to(dtype), (test > 0.5).to(dtype)
         description += ", binarised at 0.5"
     return f"{description}; {train.shape[0]} train / {test.shape[0]} test rows", train, test
-
-
-def _limited_images(path: pathlib.Path, n_images: int) -> torch.Tensor:
-    images = load_idx_images(path, limit=n_images)
-    if images.shape[0] < n_images:
-        raise ConfigError(f"{path} holds {images.shape[0]} images; the profile uses n_images={n_images}")
-    return images
 
 
 def observation_family(name: str) -> Family:

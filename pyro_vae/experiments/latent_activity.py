@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 
 from pyro_vae import plots
 from pyro_vae.activity import ACTIVE_THRESHOLD, active_units, latent_activity
-from pyro_vae.data import blob_images, load_idx_images
+from pyro_vae.data import blob_images
 from pyro_vae.errors import ConfigError
 from pyro_vae.glm import glm_mle
 from pyro_vae.initialisation import he_init
@@ -34,8 +34,8 @@ from pyro_vae.results import Claim, Results
 from pyro_vae.training import fit
 
 from .glm_runs import build_pair, observation_family
+from .image_data import first_images, image_file
 from .multirun import run_on_device
-from .vae1 import image_file
 
 NAME = "latent-activity"
 SUMMARY = ("seed 003 §4.2, Fig. 2–3: active latent units per β, analytic (eq. 21) vs trained affine and "
@@ -72,12 +72,8 @@ PROFILES = {
 def load_images(config: Config, family: str) -> tuple[str, torch.Tensor]:
     """``(description, images)``: pixels in [0, 1], binarised at 0.5 for a Bernoulli decoder."""
     if config.data:
-        path = image_file(config.data)
-        x = load_idx_images(path, limit=config.n_train).to(torch.get_default_dtype())
-        if x.shape[0] < config.n_train:
-            raise ConfigError(f"--data {config.data!r} holds {x.shape[0]} images; the profile uses "
-                              f"n_train={config.n_train}")
-        description = f"IDX images ({path}), first {x.shape[0]}"
+        x = first_images(config.data, config.n_train, "n_train")
+        description = f"IDX images ({image_file(config.data)}), first {x.shape[0]}"
     else:
         x = blob_images(config.n_train, size=config.image_size, width=config.image_size / 9, seed=config.seed)
         description = f"built-in blob_images, {config.n_train} of {config.image_size}×{config.image_size}"
@@ -97,11 +93,10 @@ def check_config(config: Config) -> None:
             raise ConfigError(f"latent_dim={config.latent_dim} must be below the data dimension {x.shape[1]}")
 
 
-def prediction(config: Config, family: str, beta: float) -> dict:
+def prediction(config: Config, images: torch.Tensor, family: str, beta: float) -> dict:
     """Eq. 21 and L̂ (eq. 14) at the MLE on the training images; a Gaussian's σ² is estimated
     too (eq. 18), as the trained Gaussian decoder learns σ."""
-    _, x = load_images(config, family)
-    x = x.double()
+    x = images.double()
     solution = glm_mle(x, observation_family(family).edf(), config.latent_dim, beta,
                        estimate_dispersion=family == "gaussian")
     return {"activity": solution.activity.tolist(), "l_hat": float(solution.objective(x))}
@@ -122,9 +117,11 @@ def train_one(config: Config, setup: tuple[str, float, str]) -> dict:
 
 
 def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: str = "cpu") -> Results:
-    predicted = {(f, b): prediction(config, f, b) for f, b in itertools.product(config.families, config.betas)}
+    data = {f: load_images(config, f) for f in config.families}
+    descriptions = {f: description for f, (description, _) in data.items()}
+    predicted = {(f, b): prediction(config, data[f][1], f, b)
+                 for f, b in itertools.product(config.families, config.betas)}
     analytic = {key: p["activity"] for key, p in predicted.items()}
-    descriptions = {f: load_images(config, f)[0] for f in config.families}
     setups = list(itertools.product(config.families, config.betas, config.architectures))
     seeds = [config.seed + i for i in range(len(setups))]
     workers, found = run_on_device(functools.partial(train_one, config), setups, seeds, config.workers,

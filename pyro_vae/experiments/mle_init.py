@@ -30,10 +30,10 @@ from pyro_vae.families import Bernoulli
 from pyro_vae.glm import glm_mle, glm_objective, remainder_bounds
 from pyro_vae.initialisation import he_init, mle_init
 from pyro_vae.results import Claim, Results
-from pyro_vae.training import fit
 
 from .glm_runs import ARCHITECTURES, build_pair, load_data
 from .multirun import run_on_device
+from .tracking import fit_tracked, track_table
 
 NAME = "mle-init"
 SUMMARY = ("seed 003 §4.1: MLE-based (MLE-B) vs He (Bench) initialisation of Bernoulli β-VAEs, "
@@ -105,11 +105,8 @@ def train_one(config: Config, setup: tuple[str, int, str]) -> dict:
         on_test = pv.elbo(model, guide, test, num_samples=config.eval_samples)
         return {"train_elbo": on_train.value, "train_se": on_train.se, "test_elbo": on_test.value}
 
-    rows = [{"step": 0, **evaluate()}]
-    history = fit(model, guide, train, "elbo", steps=config.steps, batch_size=config.batch_size, lr=config.lr,
-                  evaluate_every=config.evaluate_every, evaluate=evaluate, progress=False)
-    rows += history.evaluations
-    return {key: [row[key] for row in rows] for key in rows[0]}
+    return fit_tracked(model, guide, train, evaluate, objective="elbo", steps=config.steps,
+                       batch_size=config.batch_size, lr=config.lr, evaluate_every=config.evaluate_every)
 
 
 def reference(train: torch.Tensor, test: torch.Tensor, latent_dim: int) -> dict:
@@ -204,12 +201,8 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
                   "objective": "Trace_ELBO", "optimizer": "Adam", "train_rows": train.shape[0],
                   "test_rows": test.shape[0]},
         metrics=metrics, claims=claims, figures=["fig1_mle_init.png"],
-        tables={"runs": rows, **{f"track {a} κ={k} {i}": _track_rows(t) for (a, k, i), t in zip(setups, tracks)}},
+        tables={"runs": rows, **{f"track {a} κ={k} {i}": track_table(t) for (a, k, i), t in zip(setups, tracks)}},
     )
-
-
-def _track_rows(track: dict) -> list[dict]:
-    return [{key: values[i] for key, values in track.items()} for i in range(len(track["step"]))]
 
 
 def figure(path, setups, tracks, references, description: str) -> None:

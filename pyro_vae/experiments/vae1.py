@@ -22,11 +22,11 @@ import numpy as np
 import torch
 
 from pyro_vae import guides, models
-from pyro_vae.data import blob_images, idx_file, load_idx_images
-from pyro_vae.errors import ConfigError
+from pyro_vae.data import blob_images
 from pyro_vae.results import Claim, Results
 
 from .entropy_runs import entropy_figure, gap_summary, relative_gaps, track_rows, train_tracked
+from .image_data import first_images, image_file
 from .multirun import run_config_seeds
 
 NAME = "vae1"
@@ -68,25 +68,10 @@ PROFILES = {
 }
 
 
-def image_file(data: str) -> pathlib.Path:
-    """The IDX image file that ``--data`` names: the file itself, or a folder's training images."""
-    path = pathlib.Path(data)
-    if path.is_dir():
-        return idx_file(path, "train", "images")
-    if not path.exists():
-        raise ConfigError(f"--data {data!r}: no such file or folder; expected an IDX image file or a "
-                          "folder with train-images-idx3-ubyte[.gz]")
-    return path
-
-
 def load_images(config: Config) -> torch.Tensor:
     if not config.data:
         return blob_images(config.n_train, seed=config.seed)
-    images = load_idx_images(image_file(config.data), limit=config.n_train)
-    if images.shape[0] < config.n_train:
-        raise ConfigError(f"--data {config.data!r} holds {images.shape[0]} images; the profile uses "
-                          f"n_train={config.n_train}")
-    return images.to(torch.get_default_dtype())
+    return first_images(config.data, config.n_train, "n_train")
 
 
 def check_config(config: Config) -> None:

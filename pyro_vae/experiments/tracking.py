@@ -1,0 +1,20 @@
+"""Training with periodic evaluation, kept as columns: what E4–E7 record over training."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pyro_vae.training import fit
+
+
+def fit_tracked(model, guide, x, evaluate: Callable[[], dict], **fit_options) -> dict[str, list]:
+    """:func:`~pyro_vae.training.fit` with ``evaluate()`` at step 0 and every ``evaluate_every``
+    steps; returns columns ``{"step": [...], key: [...]}`` of the evaluations."""
+    rows = [{"step": 0, **evaluate()}]
+    rows += fit(model, guide, x, evaluate=evaluate, progress=False, **fit_options).evaluations
+    return {key: [row[key] for row in rows] for key in rows[0]}
+
+
+def track_table(track: dict[str, list]) -> list[dict]:
+    """Columns as table rows, one per evaluation."""
+    return [{key: values[i] for key, values in track.items()} for i in range(len(track["step"]))]
