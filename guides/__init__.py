@@ -6,11 +6,11 @@ whose latent family and shape match a model's prior can be swapped in.
 """
 
 from .amortised import AmortisedGuide
-from .bernoulli import FactorisedBernoulli
+from .bernoulli import TEXT_ENCODERS, BernoulliBits, FactorisedBernoulli, term_frequencies, text_encoder
 from .categorical import ExactCategorical, ExactPosterior
 from .gaussian import DiagonalGaussian, LinearGaussian, SharedTrunkGaussian
 
 __all__ = [
-    "AmortisedGuide", "DiagonalGaussian", "ExactCategorical", "ExactPosterior", "FactorisedBernoulli",
-    "LinearGaussian", "SharedTrunkGaussian",
+    "AmortisedGuide", "BernoulliBits", "DiagonalGaussian", "ExactCategorical", "ExactPosterior", "FactorisedBernoulli",
+    "LinearGaussian", "SharedTrunkGaussian", "TEXT_ENCODERS", "term_frequencies", "text_encoder",
 ]

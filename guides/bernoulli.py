@@ -4,10 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyro_vae.families import BinaryCode
+import pyro
+import torch
+from pyro.nn import PyroModule
+from pyro.nn.module import to_pyro_module_
+
+from pyro_vae.bits import sample_bits
+from pyro_vae.errors import ConfigError
+from pyro_vae.families import Bernoulli, BinaryCode
+from pyro_vae.naming import unique_name
 from pyro_vae.networks import mlp
+from pyro_vae.validation import check_positive_int
 
 from .amortised import AmortisedGuide
+
+TEXT_ENCODERS = {
+    "e1": "linear on word counts x (seed 000's correction: consistent with a linear decoder)",
+    "e2": "two hidden layers of 512 ReLU on term frequencies x / l",
+    "e3": "linear on term frequencies x / l",
+}
 
 
 class FactorisedBernoulli(AmortisedGuide):
@@ -19,3 +34,50 @@ class FactorisedBernoulli(AmortisedGuide):
 
     def __init__(self, input_dim: int, bits: int, hidden: Sequence[int] = (64, 64)):
         super().__init__(BinaryCode(bits), mlp(input_dim, bits, hidden))
+
+
+def term_frequencies(x: torch.Tensor) -> torch.Tensor:
+    """``x / l`` per document (rows); an empty document stays all zeros."""
+    return x / x.sum(-1, keepdim=True).clamp_min(1)
+
+
+class BernoulliBits(PyroModule):
+    """``q_φ(z | x) = Π_j Bernoulli(z_j; sigmoid(g_φ(t(x))_j))`` over an m-bit code (seed 000 eq. 13).
+
+    The code is the vector site ``"z"``, or one site per bit under
+    :class:`~pyro_vae.bits.split_bits` (for ``enum``), like the prior of
+    :class:`~pyro_vae.models.TextVAE`. The latent family (ψ(z) = z) is ``family``.
+
+    :param input_dim: the size of x.
+    :param bits: m.
+    :param hidden: hidden ReLU layers of g; ``()`` is linear.
+    :param frequencies: read the term frequencies ``x / l`` instead of x.
+    """
+
+    def __init__(self, input_dim: int, bits: int, hidden: Sequence[int] = (), frequencies: bool = False):
+        super().__init__(unique_name(self))
+        check_positive_int("bits", bits)
+        self.family = Bernoulli()
+        self.encoder = mlp(input_dim, bits, tuple(hidden))
+        to_pyro_module_(self.encoder)
+        self.frequencies = frequencies
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """``g_φ(t(x))``: the logits of the bits."""
+        return self.encoder(term_frequencies(x) if self.frequencies else x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.logits(x)
+        with pyro.plate("data", x.shape[0]):
+            return sample_bits("z", logits)
+
+
+def text_encoder(name: str, vocab_size: int, bits: int, hidden: int = 512) -> BernoulliBits:
+    """Encoder ``e1``, ``e2`` or ``e3`` of seed 000 §4.3 (see :data:`TEXT_ENCODERS`)."""
+    if name not in TEXT_ENCODERS:
+        raise ConfigError(f"unknown text encoder {name!r}; expected one of {', '.join(TEXT_ENCODERS)}")
+    if name == "e1":
+        return BernoulliBits(vocab_size, bits)
+    if name == "e2":
+        return BernoulliBits(vocab_size, bits, hidden=(hidden, hidden), frequencies=True)
+    return BernoulliBits(vocab_size, bits, frequencies=True)

@@ -1,4 +1,7 @@
-"""Exact sums over a discrete latent site by Pyro's parallel enumeration."""
+"""Exact sums over discrete latent sites by Pyro's parallel enumeration.
+
+Binary codes are enumerated bit by bit (:class:`~pyro_vae.bits.split_bits`).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,12 @@ from pyro import poutine
 from pyro.infer import config_enumerate
 from pyro.poutine.util import site_is_subsample
 
+from .bits import split_bits
+
 
 def _enumerated_trace(fn, *args, first_available_dim: int = -2, **kwargs):
     enumerated = poutine.enum(config_enumerate(fn, "parallel"), first_available_dim=first_available_dim)
-    with poutine.block():
+    with poutine.block(), split_bits():
         trace = poutine.trace(enumerated).get_trace(*args, **kwargs)
     trace.compute_log_prob()
     return trace
@@ -41,7 +46,7 @@ def exact_elbo(model, guide, x: torch.Tensor) -> torch.Tensor:
     guide_trace = _enumerated_trace(guide, x)
     log_q = _sum_log_probs(guide_trace, x.shape[0])
     replayed = poutine.replay(model, trace=guide_trace)
-    with poutine.block():
+    with poutine.block(), split_bits():
         model_trace = poutine.trace(replayed).get_trace(x)
     model_trace.compute_log_prob()
     log_p = _sum_log_probs(model_trace, x.shape[0])

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from pyro import poutine
 
+from .bits import MAX_ENUMERATED_BITS, split_bits
 from .enumeration import exact_elbo, log_marginal
 from .objectives.iwae import log_importance_weights
 from .pairing import latent_sites
@@ -44,10 +45,15 @@ class Estimate:
 
 
 def _latent_is_enumerable(fn, x) -> bool:
-    with poutine.block(), torch.no_grad():
+    """Whether every latent site is discrete and their joint support has at most
+    ``2 ** MAX_ENUMERATED_BITS`` values (binary codes count bit by bit)."""
+    with poutine.block(), torch.no_grad(), split_bits():
         trace = poutine.trace(fn).get_trace(x[:1])
     latents = list(latent_sites(trace).values())
-    return bool(latents) and all(s["fn"].has_enumerate_support for s in latents)
+    if not latents or not all(s["fn"].has_enumerate_support for s in latents):
+        return False
+    size = math.prod(s["fn"].enumerate_support(expand=False).shape[0] for s in latents)
+    return size <= 2**MAX_ENUMERATED_BITS
 
 
 def _likelihood_is_exact(model, x) -> bool:

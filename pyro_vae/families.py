@@ -394,41 +394,62 @@ class Categorical(Family):
 
 
 class Multinomial(Family):
-    """Multinomial with a fixed total count n and logits θ over K categories.
+    """Multinomial with logits θ over K categories: word counts of documents.
 
-    ν(x) = x (counts), A(θ) = n logsumexp(θ), h(x) = n! / ∏ x_k! (seed 000 eq. 12 with the
-    length fixed). Rows of x must sum to n.
+    With a fixed ``total_count`` n every row sums to n: ν(x) = x, A(θ) = n logsumexp(θ),
+    h(x) = n! / ∏ x_k!. With ``total_count=None`` each row is a document with its own length
+    ``l = Σ_k x_k`` (seed 000 eq. 12): h(x | l) = l! / ∏ x_k!, and :meth:`log_partition` is the
+    per-word A(θ) = logsumexp(θ), which :meth:`log_prob` multiplies by l; the distribution of
+    such rows is :class:`pyro_vae.documents.WordCounts`, which needs the lengths.
     """
 
     name = "multinomial"
 
-    def __init__(self, total_count: int):
+    def __init__(self, total_count: int | None = None):
         super().__init__()
-        if isinstance(total_count, bool) or not isinstance(total_count, int) or total_count < 1:
+        if total_count is not None and (
+            isinstance(total_count, bool) or not isinstance(total_count, int) or total_count < 1
+        ):
             raise ValueError(
-                f"Multinomial: total_count must be a positive int, got {total_count!r}"
+                f"Multinomial: total_count must be a positive int or None, got {total_count!r}"
             )
         self.total_count = total_count
 
+    def _counts(self, x):
+        return x.sum(-1) if self.total_count is None else torch.as_tensor(float(self.total_count), dtype=x.dtype)
+
     def distribution(self, eta):
+        if self.total_count is None:
+            raise ConfigError("Multinomial(total_count=None): rows have their own lengths; "
+                              "use pyro_vae.documents.WordCounts(logits, length)")
         return dist.Multinomial(total_count=self.total_count, logits=eta)
 
     def log_base_measure(self, x):
-        n = torch.as_tensor(float(self.total_count), dtype=x.dtype)
-        return torch.lgamma(n + 1) - torch.lgamma(x + 1).sum(-1)
+        return torch.lgamma(self._counts(x) + 1) - torch.lgamma(x + 1).sum(-1)
 
     def log_partition(self, theta):
+        if self.total_count is None:
+            return torch.logsumexp(theta, -1)
         return self.total_count * torch.logsumexp(theta, -1)
 
+    def log_prob(self, x, eta):
+        if self.total_count is None:
+            theta = self.natural_parameter(eta)
+            return self.log_base_measure(x) + (x * theta).sum(-1) - x.sum(-1) * self.log_partition(theta)
+        return super().log_prob(x, eta)
+
     def mean(self, theta):
-        return self.total_count * torch.softmax(theta, -1)
+        """Expected counts; per word (the probabilities) when ``total_count`` is None."""
+        return (self.total_count or 1) * torch.softmax(theta, -1)
 
     def variance(self, theta):
         p = torch.softmax(theta, -1)
-        return self.total_count * p * (1 - p)
+        return (self.total_count or 1) * p * (1 - p)
 
     def check_support(self, x, where="data"):
         _check_counts(x, where)
+        if self.total_count is None:
+            return
         rows = x.sum(-1)
         bad = rows != self.total_count
         if bad.any():
@@ -440,7 +461,7 @@ class Multinomial(Family):
             )
 
     def extra_repr(self):
-        return f"total_count={self.total_count}"
+        return "documents of any length" if self.total_count is None else f"total_count={self.total_count}"
 
 
 def code_bits(bits: int, dtype=None, device=None) -> torch.Tensor:
