@@ -8,7 +8,12 @@ meanfield  ``TraceMeanField_ELBO``                 analytic KL where Pyro has on
 tracegraph ``TraceGraph_ELBO``                     score-function latents, with baselines
 enum       ``TraceEnum_ELBO``, guide enumerated    exact sums over small discrete latents
 iwae       :class:`~pyro_vae.objectives.iwae.IWAE` importance-weighted bound, K particles
+disarm     :class:`~pyro_vae.objectives.disarm.    DisARM gradients for Bernoulli latents,
+           DisARM`                                 K antithetic pairs
 ========== ======================================= ===========================================
+
+Binary codes (:func:`~pyro_vae.bits.sample_bits`) are one site for every objective but ``enum``,
+which samples them bit by bit under :class:`~pyro_vae.bits.split_bits` so Pyro can enumerate.
 
 ``beta`` weights the latent terms of model and guide (seed 003's β-VAE) through the
 :class:`~pyro_vae.objectives.beta.scale_latents` handler, for every objective.
@@ -16,13 +21,16 @@ iwae       :class:`~pyro_vae.objectives.iwae.IWAE` importance-weighted bound, K 
 
 from __future__ import annotations
 
+import pyro
 import pyro.infer as infer
 from pyro import poutine
 from pyro.infer import ELBO, config_enumerate
 
+from pyro_vae.bits import split_bits
 from pyro_vae.errors import ConfigError
 
 from .beta import scale_latents
+from .disarm import DisARM
 from .iwae import IWAE
 
 OBJECTIVES = {
@@ -31,9 +39,10 @@ OBJECTIVES = {
     "tracegraph": "TraceGraph_ELBO: score-function gradients with baselines",
     "enum": "TraceEnum_ELBO: exact sum over a small discrete latent (guide enumerated)",
     "iwae": "importance-weighted bound with K particles (per-data-point log-mean-exp)",
+    "disarm": "DisARM gradients for Bernoulli latents (K antithetic pairs per data point)",
 }
 
-__all__ = ["OBJECTIVES", "IWAE", "make_objective", "scale_latents"]
+__all__ = ["OBJECTIVES", "DisARM", "IWAE", "make_objective", "scale_latents"]
 
 
 class _Adapted(ELBO):
@@ -53,7 +62,7 @@ class _Adapted(ELBO):
 
     def _adapt(self, model, guide):
         if self.name == "enum":
-            guide = config_enumerate(guide, "parallel")
+            model, guide = split_bits()(model), split_bits()(config_enumerate(guide, "parallel"))
         elif self.name == "tracegraph":
             guide = poutine.infer_config(guide, _baseline)
         if self.beta != 1.0:
@@ -64,6 +73,8 @@ class _Adapted(ELBO):
         return self.inner.loss(*self._adapt(model, guide), *args, **kwargs)
 
     def loss_and_grads(self, model, guide, *args, **kwargs):
+        if self.name == "tracegraph":
+            _forget_other_baselines(args[0].shape[0] * self.num_particles)
         return self.inner.loss_and_grads(*self._adapt(model, guide), *args, **kwargs)
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
@@ -79,7 +90,7 @@ class _Adapted(ELBO):
 def make_objective(name: str, num_particles: int = 1, beta: float = 1.0) -> ELBO:
     """The ``pyro.infer.ELBO`` called ``name`` (see the table above).
 
-    :param num_particles: Monte-Carlo particles (K for ``iwae``), vectorised.
+    :param num_particles: Monte-Carlo particles (K for ``iwae``, pairs for ``disarm``), vectorised.
     :param beta: weight of the latent (KL) terms; 1 is the plain ELBO.
     """
     if name not in OBJECTIVES:
@@ -97,13 +108,31 @@ def make_objective(name: str, num_particles: int = 1, beta: float = 1.0) -> ELBO
         inner = infer.TraceGraph_ELBO(**common)
     elif name == "enum":
         inner = infer.TraceEnum_ELBO(**common)
+    elif name == "disarm":
+        inner = DisARM(num_particles=num_particles)
     else:
         inner = IWAE(num_particles=num_particles)
     return _Adapted(inner, float(beta), name)
 
 
 def _baseline(site) -> dict:
-    """Pyro's decaying-average baseline on every non-reparameterised site of the guide."""
+    """Pyro's decaying-average baseline on every non-reparameterised site of the guide.
+
+    Pyro keeps one running average per position in the batch: per data point when training
+    full-batch, an average over data points with shuffled mini-batches.
+    """
     if site["type"] == "sample" and not site["fn"].has_rsample and "baseline" not in site["infer"]:
         return {"baseline": {"use_decaying_avg_baseline": True}}
     return {}
+
+
+def _forget_other_baselines(size: int) -> None:
+    """Drop decaying-average baselines kept for another batch size (a shorter last mini-batch):
+    Pyro would fail on the shape mismatch; the average restarts instead."""
+    store = pyro.get_param_store()
+    for name in [n for n in store.keys() if n.startswith(_BASELINE_PREFIX)]:
+        if store[name].numel() != size:
+            del store[name]
+
+
+_BASELINE_PREFIX = "__baseline_avg_downstream_cost_"  # pyro.infer.tracegraph_elbo's name

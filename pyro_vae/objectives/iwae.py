@@ -7,12 +7,13 @@ import math
 import pyro
 import torch
 from pyro import poutine
-from pyro.infer import ELBO
 from pyro.infer.util import is_validation_enabled
-from pyro.util import check_if_enumerated, warn_if_nan
+from pyro.util import check_if_enumerated
+
+from .surrogate import SurrogateELBO
 
 
-class IWAE(ELBO):
+class IWAE(SurrogateELBO):
     """``L_K = E_{z_1..K ~ q} [ log (1/K) Σ_k p(x, z_k) / q(z_k | x) ]`` per data point.
 
     The K particles are vectorised in a plate left of the model's plates; the log-mean-exp
@@ -39,29 +40,6 @@ class IWAE(ELBO):
         if torch.is_tensor(log_q):
             surrogate = surrogate + (_vimco_signal(log_w).detach() * log_q.reshape(k, -1)).sum(0)
         return bound.sum(), surrogate.sum()
-
-    def loss(self, model, guide, *args, **kwargs):
-        with torch.no_grad():
-            log_w, _ = log_importance_weights(
-                model, guide, args, kwargs, self.num_particles, self.max_plate_nesting
-            )
-        loss = -(torch.logsumexp(log_w, 0) - math.log(self.num_particles)).sum().item()
-        warn_if_nan(loss, "loss")
-        return loss
-
-    def differentiable_loss(self, model, guide, *args, **kwargs):
-        _, surrogate = self._surrogate(model, guide, args, kwargs)
-        return -surrogate
-
-    def loss_and_grads(self, model, guide, *args, **kwargs):
-        bound, surrogate = self._surrogate(model, guide, args, kwargs)
-        (-surrogate).backward(retain_graph=self.retain_graph)
-        loss = -bound.item()
-        warn_if_nan(loss, "loss")
-        return loss
-
-    def _get_trace(self, model, guide, args, kwargs):  # required by the ELBO interface
-        raise NotImplementedError
 
 
 def particle_traces(model, guide, args, kwargs, num_particles, max_plate_nesting=1):
