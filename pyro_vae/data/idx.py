@@ -4,11 +4,9 @@ dimensions, that many big-endian uint32 sizes, then the data, big-endian and row
 
 from __future__ import annotations
 
-import gzip
 import math
 import os
 import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,33 +14,17 @@ import torch
 
 from pyro_vae.errors import ConfigError, DataError
 
+from .files import read_bytes
+
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-GZIP_MAGIC = b"\x1f\x8b"
 SPLIT_PREFIXES = {"train": "train", "test": "t10k"}
 KIND_STEMS = {"images": "images-idx3", "labels": "labels-idx1"}
-
-
-def _read_bytes(path: Path) -> bytes:
-    """The file's content, decompressed when it starts with the gzip magic bytes."""
-    if not path.is_file():
-        problem = "not a file" if path.exists() else "no such file"
-        raise DataError(f"{path}: {problem}, expected an IDX file (plain or .gz)")
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror}), expected a readable IDX file") from None
-    if not raw.startswith(GZIP_MAGIC):
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"{path}: corrupt gzip stream ({e}), expected a complete gzipped IDX file") from None
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Any IDX file as an array of the file's shape and dtype, in native byte order."""
     path = Path(path)
-    data = _read_bytes(path)
+    data = read_bytes(path, "an IDX file (plain or .gz)")
     if not data:
         raise DataError(f"{path}: empty file, expected an IDX header of at least 4 bytes")
     if len(data) < 4:
