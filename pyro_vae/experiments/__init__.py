@@ -36,6 +36,7 @@ from pyro_vae.validation import check_device, check_positive_int, check_seed
 #: Experiment name -> module path, in the order ``pyro-vae list`` shows them; imported lazily.
 EXPERIMENTS: dict[str, str] = {
     "gmm": "pyro_vae.experiments.gmm",
+    "text-hashing": "pyro_vae.experiments.text_hashing",
     "linear-vae": "pyro_vae.experiments.linear_vae",
     "vae1": "pyro_vae.experiments.vae1",
     "vae3": "pyro_vae.experiments.vae3",
