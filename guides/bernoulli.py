@@ -6,13 +6,10 @@ from collections.abc import Sequence
 
 import pyro
 import torch
-from pyro.nn import PyroModule
-from pyro.nn.module import to_pyro_module_
 
 from pyro_vae.bits import sample_bits
 from pyro_vae.errors import ConfigError
 from pyro_vae.families import Bernoulli, BinaryCode
-from pyro_vae.naming import unique_name
 from pyro_vae.networks import mlp
 from pyro_vae.validation import check_positive_int
 
@@ -41,33 +38,26 @@ def term_frequencies(x: torch.Tensor) -> torch.Tensor:
     return x / x.sum(-1, keepdim=True).clamp_min(1)
 
 
-class BernoulliBits(PyroModule):
+class BernoulliBits(AmortisedGuide):
     """``q_φ(z | x) = Π_j Bernoulli(z_j; sigmoid(g_φ(t(x))_j))`` over an m-bit code (seed 000 eq. 13).
 
     The code is the vector site ``"z"``, or one site per bit under
     :class:`~pyro_vae.bits.split_bits` (for ``enum``), like the prior of
-    :class:`~pyro_vae.models.TextVAE`. The latent family (ψ(z) = z) is ``family``.
+    :class:`~pyro_vae.models.TextVAE`. ``predictor(x)`` gives the logits of the bits.
 
     :param input_dim: the size of x.
     :param bits: m.
     :param hidden: hidden ReLU layers of g; ``()`` is linear.
-    :param frequencies: read the term frequencies ``x / l`` instead of x.
+    :param frequencies: read the term frequencies ``t(x) = x / l`` instead of x.
     """
 
     def __init__(self, input_dim: int, bits: int, hidden: Sequence[int] = (), frequencies: bool = False):
-        super().__init__(unique_name(self))
         check_positive_int("bits", bits)
-        self.family = Bernoulli()
-        self.encoder = mlp(input_dim, bits, tuple(hidden))
-        to_pyro_module_(self.encoder)
-        self.frequencies = frequencies
-
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """``g_φ(t(x))``: the logits of the bits."""
-        return self.encoder(term_frequencies(x) if self.frequencies else x)
+        super().__init__(Bernoulli(), mlp(input_dim, bits, tuple(hidden)),
+                         term_frequencies if frequencies else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.logits(x)
+        logits = self.predictor(x)
         with pyro.plate("data", x.shape[0]):
             return sample_bits("z", logits)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pyro
 import torch
 from pyro.nn import PyroModule, PyroParam
@@ -52,8 +54,9 @@ class TextVAE(PyroModule):
             self.length_loc = PyroParam(torch.tensor(4.0))
             self.length_scale = PyroParam(torch.tensor(1.0), constraint=constraints.positive)
         else:
-            self.register_buffer("length_loc", length.loc.detach().clone().float())
-            self.register_buffer("length_scale", length.scale.detach().clone().float())
+            dtype = torch.get_default_dtype()
+            self.register_buffer("length_loc", length.loc.detach().to(dtype).clone())
+            self.register_buffer("length_scale", length.scale.detach().to(dtype).clone())
         self.register_buffer("prior_logits", torch.zeros(bits))
 
     def length_model(self) -> DocumentLength:
@@ -90,10 +93,12 @@ def consistent_text_vae(vocab_size: int, bits: int, strength: float = 1.0,
     ``A(f(z))`` does not depend on z. Here bit j owns the word pair (2j, 2j+1) with logits
     ``c_j + s z_j`` and ``c_j + s (1 − z_j)``, whose exponentials sum to the same value for
     both values of z_j; the other words have fixed logits. Then
-    ``q(z_j = 1 | x) = sigmoid(s (x_{2j} − x_{2j+1}))``. The pair strengths ``c_j`` and the
-    background logits are drawn with ``seed``.
+    ``p(z_j = 1 | x) = sigmoid(s (x_{2j} − x_{2j+1}))`` with s = ``strength``. The pair offsets
+    ``c_j`` and the other logits are drawn with ``seed``.
     """
     check_positive_int("bits", bits)
+    if not (isinstance(strength, (int, float)) and math.isfinite(strength)):
+        raise ValueError(f"consistent_text_vae: strength must be a finite number, got {strength!r}")
     if vocab_size < 2 * bits:
         raise ValueError(f"consistent_text_vae: vocab_size must be at least 2 * bits = {2 * bits}, "
                          f"got {vocab_size}")

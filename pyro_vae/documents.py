@@ -55,7 +55,11 @@ class WordCounts(TorchDistribution):
                 raise ValueError("WordCounts: the counts of a document must sum to its length")
         length = value.sum(-1)
         log_h = torch.lgamma(length + 1) - torch.lgamma(value + 1).sum(-1)
-        return log_h + (value * torch.log_softmax(self.logits, -1)).sum(-1)
+        log_p = torch.log_softmax(self.logits, -1)
+        # a word with probability 0 that does not occur contributes 0, not 0 · (−inf)
+        log_p = torch.where((value == 0) & torch.isinf(log_p), 0.0, log_p)
+        # one row of logits per code and many documents: einsum keeps (codes, docs, words) unformed
+        return log_h + torch.einsum("...k,...k->...", value, log_p)
 
     def sample(self, sample_shape=torch.Size()):
         shape = torch.Size(sample_shape) + self.batch_shape
@@ -101,9 +105,12 @@ class DocumentLength(TorchDistribution):
     def log_prob(self, value):
         if self._validate_args:
             self._validate_sample(value)
-        upper = (torch.log(value + 1) - self.loc) / self.scale
-        lower = (torch.log(value) - self.loc) / self.scale  # −inf at l = 0: P(0) = Φ(upper)
-        return _log_diff_ndtr(upper, lower)
+        positive = value > 0
+        safe = torch.where(positive, value, 1.0)  # keeps log 0 = −inf out of the gradient
+        lower = (torch.log(safe) - self.loc) / self.scale
+        upper = lower + torch.log1p(1 / safe) / self.scale  # log(l + 1) without cancellation
+        at_zero = torch.special.log_ndtr((-self.loc) / self.scale)  # P(0) = Φ((log 1 − μ)/s)
+        return torch.where(positive, _log_diff_ndtr(upper, lower), at_zero)
 
     def sample(self, sample_shape=torch.Size()):
         shape = self._extended_shape(sample_shape)

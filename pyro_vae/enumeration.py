@@ -30,7 +30,9 @@ def _sum_log_probs(trace, batch_size: int) -> torch.Tensor:
 def log_joint_table(model, x: torch.Tensor) -> torch.Tensor:
     """``log p_θ(x, z)`` for every value of the model's latent ``"z"``: shape ``(K, len(x))``.
 
-    Row k belongs to the k-th value of the latent's enumerated support.
+    Row k belongs to the k-th value of the latent's enumerated support. For a binary code
+    sampled bit by bit, bit j is the j-th binary digit of k counted from the *least*
+    significant (bit 0 varies fastest): the reverse of :func:`~pyro_vae.families.code_bits`.
     """
     trace = _enumerated_trace(model, x)
     return _sum_log_probs(trace, x.shape[0])

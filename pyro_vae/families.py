@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import edf as _edf
+from .bits import MAX_ENUMERATED_BITS
 from .errors import ConfigError, DataError
 
 __all__ = [
@@ -483,8 +484,8 @@ class BinaryCode(Family):
 
     def __init__(self, bits: int):
         super().__init__()
-        if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 12:
-            raise ValueError(f"BinaryCode: bits must be an int in 1..12, got {bits!r}")
+        if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= MAX_ENUMERATED_BITS:
+            raise ValueError(f"BinaryCode: bits must be an int in 1..{MAX_ENUMERATED_BITS}, got {bits!r}")
         self.bits = bits
         self.register_buffer("table", code_bits(bits), persistent=False)
 

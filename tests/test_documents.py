@@ -120,3 +120,34 @@ def test_multinomial_of_any_length_rejects_non_counts(value, expected):
     x[2, 3] = value
     with pytest.raises(DataError, match=expected):
         Multinomial().check_support(x, where="corpus")
+
+
+def test_document_length_gradient_is_finite_at_length_zero():
+    loc = torch.tensor(2.0, requires_grad=True)
+    scale = torch.tensor(0.9, requires_grad=True)
+    value = DocumentLength(loc, scale).log_prob(torch.tensor([0.0, 4.0]))
+    value.sum().backward()
+    # d/dμ log Φ((−μ)/s) at l = 0, by central differences in float64
+    def at_zero(m, s):
+        return torch.special.log_ndtr(torch.tensor(-m / s, dtype=torch.float64)).item()
+    h = 1e-6
+    d_loc_zero = (at_zero(2 + h, 0.9) - at_zero(2 - h, 0.9)) / (2 * h)
+    loc2 = torch.tensor(2.0, requires_grad=True)
+    DocumentLength(loc2, torch.tensor(0.9)).log_prob(torch.tensor(4.0)).backward()
+    assert torch.isfinite(loc.grad) and torch.isfinite(scale.grad)
+    assert loc.grad.item() == pytest.approx(d_loc_zero + loc2.grad.item(), rel=1e-6)
+
+
+def test_document_length_fit_accepts_empty_documents():
+    torch.manual_seed(3)
+    lengths = DocumentLength(torch.tensor(0.5), torch.tensor(1.0)).sample((5000,))
+    assert (lengths == 0).sum() > 100  # P(0) = Φ(−0.5) ≈ 0.31
+    fitted = DocumentLength.fit(lengths)
+    assert abs(fitted.loc.item() - 0.5) < 0.1 and abs(fitted.scale.item() - 1.0) < 0.1
+
+
+def test_word_counts_with_an_impossible_word_that_does_not_occur():
+    logits = torch.tensor([[0.0, -math.inf, 1.0]])
+    x = torch.tensor([[2.0, 0.0, 1.0]])
+    reference = torch.distributions.Multinomial(3, logits=logits).log_prob(x)
+    assert WordCounts(logits, x.sum(-1)).log_prob(x).item() == pytest.approx(reference.item(), abs=1e-12)

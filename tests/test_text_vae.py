@@ -45,7 +45,7 @@ def log_joint_by_hand(model, x, code):
 
 
 def log_q_by_hand(guide, x, code):
-    logits = guide.logits(x)
+    logits = guide.predictor(x)
     return (code * F.logsigmoid(logits) + (1 - code) * F.logsigmoid(-logits)).sum(-1)
 
 
@@ -96,12 +96,12 @@ def test_e1_reads_counts_e2_e3_read_frequencies():
     x = torch.poisson(torch.rand(4, VOCAB) * 3) + 1
     e1, e2, e3 = (guides.text_encoder(name, VOCAB, BITS, hidden=5) for name in ("e1", "e2", "e3"))
     linear = e1.encoder[0]
-    assert torch.allclose(e1.logits(x), x @ linear.weight.T + linear.bias)
+    assert torch.allclose(e1.predictor(x), x @ linear.weight.T + linear.bias)
     for freq in (e2, e3):
-        assert torch.allclose(freq.logits(3 * x), freq.logits(x), atol=1e-6)  # length-blind
-    assert not torch.allclose(e1.logits(3 * x), e1.logits(x))
+        assert torch.allclose(freq.predictor(3 * x), freq.predictor(x), atol=1e-6)  # length-blind
+    assert not torch.allclose(e1.predictor(3 * x), e1.predictor(x))
     assert len(e2.encoder) == 5 and len(e3.encoder) == 1  # 2 hidden ReLU layers vs linear
-    assert torch.isfinite(e3.logits(torch.zeros(1, VOCAB))).all()  # an empty document
+    assert torch.isfinite(e3.predictor(torch.zeros(1, VOCAB))).all()  # an empty document
 
 
 def test_unknown_encoder_and_mismatched_bits_are_clear_errors():
@@ -168,3 +168,13 @@ def test_training_drives_e1_to_a_tight_bound_and_leaves_e3_loose():
     print("tightness gap (nats per document) e1 %.4f ± %.4f, e3 %.4f ± %.4f" % (*gaps["e1"], *gaps["e3"]))
     assert gaps["e1"][0] < 0.01
     assert gaps["e3"][0] - 4 * gaps["e3"][1] > 0.03
+
+
+@pytest.mark.parametrize("objective", ["tracegraph", "disarm", "iwae", "enum"])
+def test_every_binary_objective_trains_with_a_shorter_last_mini_batch(objective):
+    pyro.clear_param_store()
+    torch.manual_seed(0)
+    x = torch.poisson(torch.rand(7, VOCAB) * 3)
+    model, guide = models.TextVAE(VOCAB, BITS), guides.text_encoder("e1", VOCAB, BITS)
+    history = pv.fit(model, guide, x, objective, epochs=3, batch_size=3, num_particles=2, seed=0)
+    assert len(history.steps) == 9 and all(math.isfinite(v) for v in history.elbo)

@@ -37,7 +37,9 @@ class TopicCorpus:
 def topic_corpus(n_train: int = 4000, n_test: int = 1000, vocab_size: int = 1000, topics: int = 20,
                  topic_concentration: float = 0.05, document_concentration: float = 0.2,
                  median_length: float = 80.0, length_spread: float = 0.7, seed: int = 0) -> TopicCorpus:
-    """Documents of an LDA topic model, as float tensors of word counts (rows = documents).
+    """Documents of an LDA topic model, as float tensors of word counts (rows = documents), on
+    the CPU; the same ``seed`` gives the same corpus everywhere and leaves torch's random state as
+    it was.
 
     :param topic_concentration: η, small for topics concentrated on few words.
     :param document_concentration: α, small for documents about few topics.
@@ -53,8 +55,9 @@ def topic_corpus(n_train: int = 4000, n_test: int = 1000, vocab_size: int = 1000
             raise ValueError(f"topic_corpus: {name} must be a positive number, got {value!r}")
     check_seed(seed)
     length = DocumentLength(torch.log(torch.tensor(float(median_length))), torch.tensor(float(length_spread)))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    # drawn on the CPU from the CPU generator alone: the same corpus on every device
+    with torch.random.fork_rng(devices=[]), torch.device("cpu"):
+        torch.default_generator.manual_seed(seed)
         phi = torch.distributions.Dirichlet(torch.full((topics, vocab_size), float(topic_concentration))).sample()
         n = n_train + n_test
         theta = torch.distributions.Dirichlet(torch.full((n, topics), float(document_concentration))).sample()

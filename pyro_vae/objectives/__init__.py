@@ -74,11 +74,20 @@ class _Adapted(ELBO):
 
     def loss_and_grads(self, model, guide, *args, **kwargs):
         if self.name == "tracegraph":
-            _forget_other_baselines(args[0].shape[0] * self.num_particles)
+            self._restart_baselines_on_new_size(args[0].shape[0])
         return self.inner.loss_and_grads(*self._adapt(model, guide), *args, **kwargs)
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
         return self.inner.differentiable_loss(*self._adapt(model, guide), *args, **kwargs)
+
+    def _restart_baselines_on_new_size(self, size: int) -> None:
+        """Drop Pyro's decaying-average baselines when the mini-batch size changes (a shorter
+        last mini-batch): Pyro would fail on the shape mismatch; the averages restart instead."""
+        if getattr(self, "_batch_size", size) != size:
+            store = pyro.get_param_store()
+            for name in [n for n in store.keys() if n.startswith(_BASELINE_PREFIX)]:
+                del store[name]
+        self.__dict__["_batch_size"] = size
 
     def _get_trace(self, model, guide, args, kwargs):  # abstract in ELBO; the inner ELBO traces
         raise NotImplementedError
@@ -124,15 +133,6 @@ def _baseline(site) -> dict:
     if site["type"] == "sample" and not site["fn"].has_rsample and "baseline" not in site["infer"]:
         return {"baseline": {"use_decaying_avg_baseline": True}}
     return {}
-
-
-def _forget_other_baselines(size: int) -> None:
-    """Drop decaying-average baselines kept for another batch size (a shorter last mini-batch):
-    Pyro would fail on the shape mismatch; the average restarts instead."""
-    store = pyro.get_param_store()
-    for name in [n for n in store.keys() if n.startswith(_BASELINE_PREFIX)]:
-        if store[name].numel() != size:
-            del store[name]
 
 
 _BASELINE_PREFIX = "__baseline_avg_downstream_cost_"  # pyro.infer.tracegraph_elbo's name

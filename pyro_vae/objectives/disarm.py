@@ -5,7 +5,6 @@ from __future__ import annotations
 import pyro
 import torch
 from pyro import poutine
-from pyro.distributions import Bernoulli
 from pyro.distributions.util import scale_and_mask
 
 from pyro_vae.errors import ConfigError
@@ -87,6 +86,6 @@ def _bernoulli_logits(name: str, fn) -> torch.Tensor:
     base = fn
     while hasattr(base, "base_dist"):
         base = base.base_dist
-    if not isinstance(base, torch.distributions.Bernoulli) and not isinstance(base, Bernoulli):
+    if not isinstance(base, torch.distributions.Bernoulli):
         raise ConfigError(f"disarm needs Bernoulli latent sites; guide site {name!r} is {type(base).__name__}")
     return base.logits.expand(fn.batch_shape + fn.event_shape)
