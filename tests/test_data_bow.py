@@ -435,6 +435,13 @@ def test_load_text_corpus_ldac_uses_vocab_txt_beside_it(tmp_path):
     assert torch.equal(train.dense(), as_tensor(counts))
 
 
+def test_load_text_corpus_reads_a_gzipped_ldac_file(tmp_path):
+    counts = random_counts()
+    path = write(tmp_path / "ap.dat.gz", "".join(line + "\n" for line in ldac_lines(counts)), gz=True)
+    train, test = load_text_corpus(path, vocabulary_size=None)
+    assert test is None and torch.equal(train.dense(), as_tensor(counts))
+
+
 def test_load_text_corpus_ldac_starting_with_empty_documents(tmp_path):
     path = write(tmp_path / "c.dat", "0\n0\n0\n2 1:1 3:2\n")
     train, _ = load_text_corpus(path, vocabulary_size=None)

@@ -27,8 +27,10 @@ when something is wrong is the first offending line looked at in Python, to say 
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -649,8 +651,11 @@ def load_ldac(path: str | os.PathLike, vocab: str | os.PathLike | None = None,
 
 
 def _first_nonblank_line(path: Path) -> bytes:
-    """The first non-blank line of a plain file (its first 4 MiB at most), or b"" for a blank file."""
+    """The first non-blank line of a plain or gzipped file (its first 4 MiB at most), or b"" for a
+    blank file."""
     with open(path, "rb") as f:
+        gzipped = f.read(2) == GZIP_MAGIC
+    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
         head = f.read(1 << 16)
         while b"\n" not in head.lstrip() and len(head) < 1 << 22:
             more = f.read(1 << 16)
@@ -663,12 +668,9 @@ def _first_nonblank_line(path: Path) -> bytes:
 def _sniff(path: Path) -> str:
     """"uci" or "ldac": which format the file ``path`` is in, from its first bytes."""
     try:
-        with open(path, "rb") as f:
-            if f.read(2) == GZIP_MAGIC:
-                return "uci"
         line = _first_nonblank_line(path)
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror}), expected {FORMATS}") from None
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e}), expected {FORMATS}") from None
     tokens = line.split()
     if len(tokens) == 1 and tokens[0].isdigit() and int(tokens[0]) > 0:
         return "uci"  # the header's D; a single 0 is an empty LDA-C document
@@ -692,8 +694,7 @@ def load_text_corpus(path: str | os.PathLike, vocabulary_size: int | None = 1000
 
     - a folder holding ``train.data`` is 20Newsgroups: ``(train, test)`` from ``load_20newsgroups``,
       test None when ``test.data`` is absent (a ``test.data`` without ``test.label`` is an error);
-    - a file whose first bytes are a gzip stream is UCI; otherwise its first non-blank line decides:
-      a single integer ≥ 1 (the header's D) is UCI; the single integer ``0`` (an empty document), or
+    - a file (plain or gzipped) is told by its first non-blank line: a single integer ≥ 1 (the header's D) is UCI; the single integer ``0`` (an empty document), or
       an integer followed by a token holding ``:`` (``N id:count ...``), is LDA-C;
     - UCI: the vocabulary is ``vocab.<name>.txt`` beside ``docword.<name>.txt[.gz]`` when that file
       exists, else w0, w1, ...; LDA-C: the vocabulary is ``vocab.txt`` in the same folder when it
