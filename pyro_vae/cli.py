@@ -16,6 +16,7 @@ import os
 import pathlib
 import platform
 import sys
+import textwrap
 from typing import NoReturn
 
 from pyro_vae import experiments
@@ -31,8 +32,20 @@ class UsageError(Exception):
     """Bad command-line usage, reported like a :class:`PyroVAEError`."""
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Help text wrapped at spaces only, so that names like ``text-hashing`` stay whole."""
+
+    def _split_lines(self, text, width):
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser that raises :class:`UsageError` instead of printing usage and exiting."""
+    """An ArgumentParser that raises :class:`UsageError` instead of printing usage and exiting,
+    and wraps help at spaces only."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help')")
@@ -93,14 +106,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         metavar="N",
-        help="worker processes for --runs, each with one torch thread; 1 runs them one after "
-        "another in this process (default: one per CPU, at most one per run)",
+        help="worker processes for independent runs (--runs) or setups (the cells of text-hashing, "
+        "mle-init, latent-activity), each with one torch thread; 1 runs them one after another in "
+        "this process (default: one per CPU, at most one per run)",
     )
     run.add_argument(
         "--data",
         metavar="PATH",
-        help="real data instead of the built-in synthetic set, for experiments that read files "
-        "(vae1: a folder or file of MNIST-format IDX images, gzipped or not)",
+        help="real data instead of the built-in synthetic set, for experiments that read files: "
+        "text-hashing: a 20Newsgroups 'matlab' folder (train.data, train.label, test.data, "
+        "vocabulary.txt), a UCI docword file or an LDA-C file; vae1, latent-activity: a folder or "
+        "file of MNIST-format IDX images, gzipped or not; mle-init: IDX images or Frey faces "
+        "(frey_rawface.mat)",
+    )
+    run.add_argument(
+        "--vocabulary-size",
+        type=int,
+        metavar="N",
+        help="text-hashing with --data: keep the N most frequent training words (default: the "
+        "profile's, 10000 as in seed 000 App. B.2)",
     )
     run.add_argument(
         "--quiet",
@@ -157,6 +181,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         runs=args.runs,
         workers=args.workers,
         data=args.data,
+        vocabulary_size=args.vocabulary_size,
     )
     held = sum(c.holds for c in results.claims)
     print(
