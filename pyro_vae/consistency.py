@@ -21,6 +21,8 @@ import math
 
 import torch
 
+from .enumeration import latent_table
+
 
 def _project(basis: torch.Tensor, weights: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     """``P table`` with P the ``weights``-orthogonal projector onto the columns of ``basis``
@@ -52,20 +54,19 @@ def glm_residual(
 def consistency_distance(model, guide, x: torch.Tensor) -> dict[str, float]:
     """Distance of the model (prior and decoder) from the set consistent with the guide family.
 
-    Needs a model with a discrete prior ``model.prior``, ``model.likelihood(z)`` and
-    ``model.observation`` (ν), and a guide with a latent ``family`` (ψ, h′). Returns
-    ``distance``: the weighted RMS residual in nats (0 exactly on Θ_Φ), and ``relative``: that
-    residual over the RMS of the row-centred table, i.e. the share of the posterior's
-    dependence on z that no consistent model expresses.
+    Needs a model whose latent sites Pyro can enumerate (a categorical code, or a binary code
+    sampled bit by bit, :mod:`pyro_vae.bits`) and whose ``observation`` family gives ν, and a
+    guide with a latent ``family`` (ψ, h′). Observed sites that do not depend on z (a
+    document's length) are functions of x alone and drop out. Returns ``distance``: the
+    weighted RMS residual in nats (0 exactly on Θ_Φ), and ``relative``: that residual over the
+    RMS of the row-centred table, i.e. the share of the posterior's dependence on z that no
+    consistent model expresses.
     """
-    prior = model.prior
-    codes = prior.enumerate_support(expand=False).reshape(-1)
     with torch.no_grad():
-        log_prior = prior.log_prob(codes)
-        table = model.likelihood(codes).log_prob(x.unsqueeze(-2)) + log_prior
-        table = (table - guide.family.log_base_measure(codes)).double()
+        log_joint, log_prior, z = latent_table(model, x)
+        table = (log_joint.T - guide.family.log_base_measure(z)).double()
         nu = model.observation.sufficient_statistic(x).double()
-        psi = guide.family.sufficient_statistic(codes).double()
+        psi = guide.family.sufficient_statistic(z).double()
         w_z = log_prior.exp().double()
     w_x = torch.full((x.shape[0],), 1.0 / x.shape[0], dtype=torch.double, device=x.device)
     residual = glm_residual(table, nu, psi, w_x, w_z)

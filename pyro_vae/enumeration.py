@@ -34,8 +34,25 @@ def log_joint_table(model, x: torch.Tensor) -> torch.Tensor:
     sampled bit by bit, bit j is the j-th binary digit of k counted from the *least*
     significant (bit 0 varies fastest): the reverse of :func:`~pyro_vae.families.code_bits`.
     """
+    return latent_table(model, x)[0]
+
+
+def latent_table(model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every value of the model's latent sites, with ``log p_θ(x, z)`` and ``log p(z)``.
+
+    Returns ``log p_θ(x, z)`` of shape ``(K, len(x))`` (rows as in :func:`log_joint_table`), the
+    prior ``log p(z)`` of shape ``(K,)`` and the latent values of the rows: shape ``(K,)`` for a
+    single site (e.g. a code index), ``(K, sites)`` for several (e.g. the bits of a code).
+    """
     trace = _enumerated_trace(model, x)
-    return _sum_log_probs(trace, x.shape[0])
+    n = x.shape[0]
+    sites = [s for s in trace.nodes.values() if s["type"] == "sample" and not site_is_subsample(s)]
+    latent = [s for s in sites if not s["is_observed"]]
+    full = torch.broadcast_shapes(*(s["log_prob"].shape for s in sites))  # enumerated dims + (n,)
+    joint = sum(s["log_prob"] for s in sites).expand(full).reshape(-1, n)
+    log_prior = sum(s["log_prob"] for s in latent).expand(full).reshape(-1, n)[:, 0]
+    values = [s["value"].expand(full[:-1] + (1,)).reshape(-1) for s in latent]
+    return joint, log_prior, values[0] if len(values) == 1 else torch.stack(values, -1)
 
 
 def log_marginal(model, x: torch.Tensor) -> torch.Tensor:

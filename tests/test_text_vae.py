@@ -178,3 +178,14 @@ def test_every_binary_objective_trains_with_a_shorter_last_mini_batch(objective)
     model, guide = models.TextVAE(VOCAB, BITS), guides.text_encoder("e1", VOCAB, BITS)
     history = pv.fit(model, guide, x, objective, epochs=3, batch_size=3, num_particles=2, seed=0)
     assert len(history.steps) == 9 and all(math.isfinite(v) for v in history.elbo)
+
+
+def test_consistency_distance_of_text_decoders():
+    """The consistent model lies in Θ_Φ of the bit encoders; a random linear decoder does not,
+    because its log-partition l A(f(z)) is not affine in the bits."""
+    torch.manual_seed(0)
+    x, _ = models.consistent_text_vae(20, 4, length=LENGTH).generate(80)
+    e1 = guides.text_encoder("e1", 20, 4)
+    consistent = pv.consistency_distance(models.consistent_text_vae(20, 4, length=LENGTH), e1, x)
+    generic = pv.consistency_distance(models.TextVAE(20, 4, length=LENGTH), e1, x)
+    assert consistent["relative"] < 1e-5 and generic["relative"] > 1e-3
