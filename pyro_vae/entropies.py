@@ -17,7 +17,7 @@ from pyro import poutine
 
 from .errors import ConfigError
 from .evaluation import Estimate, elbo_estimate
-from .objectives.iwae import particle_traces, weights_of_traces
+from .objectives.iwae import importance_weights, particle_traces
 from .pairing import latent_sites
 
 
@@ -79,7 +79,7 @@ def entropy_monitor(model, guide, x: torch.Tensor, num_samples: int = 100):
     def monitor() -> dict[str, float]:
         with torch.no_grad(), poutine.block():
             traces = particle_traces(model, guide, (x,), {}, num_samples)
-            log_w, _ = weights_of_traces(*traces, num_samples)
+            log_w = importance_weights(*traces, num_samples).log_w
             entropies = _estimate(*_entropies_of_traces(*traces, num_samples, x.shape[0]))
         lower_bound = elbo_estimate(log_w.mean(0), log_w.var(0) / num_samples)
         return {

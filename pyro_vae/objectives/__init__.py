@@ -31,7 +31,7 @@ from pyro_vae.errors import ConfigError
 
 from .beta import scale_latents
 from .disarm import DisARM
-from .iwae import IWAE
+from .iwae import ESTIMATORS, IWAE
 
 OBJECTIVES = {
     "elbo": "Trace_ELBO: Monte-Carlo ELBO (reparameterised or score-function gradients)",
@@ -42,7 +42,7 @@ OBJECTIVES = {
     "disarm": "DisARM gradients for Bernoulli latents (K antithetic pairs per data point)",
 }
 
-__all__ = ["OBJECTIVES", "DisARM", "IWAE", "make_objective", "scale_latents"]
+__all__ = ["ESTIMATORS", "OBJECTIVES", "DisARM", "IWAE", "make_objective", "scale_latents"]
 
 
 class _Adapted(ELBO):
@@ -93,17 +93,25 @@ class _Adapted(ELBO):
         raise NotImplementedError
 
     def __repr__(self):
-        return f"{type(self.inner).__name__}(num_particles={self.num_particles}, beta={self.beta})"
+        estimator = getattr(self.inner, "estimator", "standard")
+        extra = "" if estimator == "standard" else f", estimator={estimator!r}"
+        return f"{type(self.inner).__name__}(num_particles={self.num_particles}, beta={self.beta}{extra})"
 
 
-def make_objective(name: str, num_particles: int = 1, beta: float = 1.0) -> ELBO:
+def make_objective(name: str, num_particles: int = 1, beta: float = 1.0, estimator: str = "standard") -> ELBO:
     """The ``pyro.infer.ELBO`` called ``name`` (see the table above).
 
     :param num_particles: Monte-Carlo particles (K for ``iwae``, pairs for ``disarm``), vectorised.
     :param beta: weight of the latent (KL) terms; 1 is the plain ELBO.
+    :param estimator: for ``iwae``, the gradient estimator of reparameterised sites:
+        ``standard``, ``stl`` or ``dreg`` (:data:`~pyro_vae.objectives.iwae.ESTIMATORS`).
     """
     if name not in OBJECTIVES:
         raise ConfigError(f"unknown objective {name!r}; expected one of {', '.join(OBJECTIVES)}")
+    if estimator not in ESTIMATORS:
+        raise ConfigError(f"unknown estimator {estimator!r}; expected one of {', '.join(ESTIMATORS)}")
+    if estimator != "standard" and name != "iwae":
+        raise ConfigError(f"estimator={estimator!r} applies to the iwae objective, not {name!r}")
     if isinstance(num_particles, bool) or not isinstance(num_particles, int) or num_particles < 1:
         raise ConfigError(f"num_particles must be a positive int, got {num_particles!r}")
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0:
@@ -120,7 +128,7 @@ def make_objective(name: str, num_particles: int = 1, beta: float = 1.0) -> ELBO
     elif name == "disarm":
         inner = DisARM(num_particles=num_particles)
     else:
-        inner = IWAE(num_particles=num_particles)
+        inner = IWAE(num_particles=num_particles, estimator=estimator)
     return _Adapted(inner, float(beta), name)
 
 

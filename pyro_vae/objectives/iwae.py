@@ -3,42 +3,68 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import pyro
 import torch
 from pyro import poutine
+from pyro.distributions.util import scale_and_mask
 from pyro.infer.util import is_validation_enabled
 from pyro.util import check_if_enumerated
 
 from .surrogate import SurrogateELBO
+
+ESTIMATORS = {
+    "standard": "the gradient of the bound, reparameterised where the guide allows",
+    "stl": "sticking the landing (Roeder et al. 2017): the score term of log q dropped; unbiased "
+           "for K = 1, biased for K > 1 (Tucker et al. 2019)",
+    "dreg": "doubly reparameterised (Tucker et al. 2019): the guide's gradient through z weighted "
+            "by the squared normalised weights; unbiased, and its variance falls as K grows",
+}
 
 
 class IWAE(SurrogateELBO):
     """``L_K = E_{z_1..K ~ q} [ log (1/K) Σ_k p(x, z_k) / q(z_k | x) ]`` per data point.
 
     The K particles are vectorised in a plate left of the model's plates; the log-mean-exp
-    runs over particles separately for every data point (dim −1 is the ``"data"`` plate).
-    Non-reparameterised latent sites get the score-function term
-    ``L̂ · ∇ Σ_k log q(z_k | x)`` with the leave-one-out baseline of VIMCO (Mnih & Rezende 2016).
+    runs over particles separately for every data point (dim −1 is the ``"data"`` plate). A
+    subsampled data plate (``pyro.plate("data", N, subsample_size=B)``) scales each point's
+    bound by N / B *after* the log-mean-exp, so a mini-batch estimates the full-data bound.
     With K = 1 the value equals ``Trace_ELBO``.
+
+    Gradients (``estimator``, see :data:`ESTIMATORS`) for reparameterised guide sites, with
+    normalised weights ``w̃_k ∝ p(x, z_k) / q(z_k | x)``:
+
+    * ``standard``: ``Σ_k w̃_k ∇ log w_k``;
+    * ``stl``: the same with ``∂ log q / ∂φ`` at fixed z dropped (Roeder et al. 2017);
+    * ``dreg``: the guide gets ``Σ_k w̃_k² ∂ log w_k / ∂z_k · ∂z_k / ∂φ``, the model
+      ``Σ_k w̃_k ∇_θ log p(x, z_k)`` (Tucker, Lawson, Gu & Maddison 2019).
+
+    Non-reparameterised latent sites get the score-function term ``∇ Σ_k log q(z_k | x)``
+    times VIMCO's leave-one-out learning signal (Mnih & Rezende 2016), whatever the estimator.
     """
 
-    def __init__(self, num_particles: int = 10, max_plate_nesting: int = 1):
+    def __init__(self, num_particles: int = 10, max_plate_nesting: int = 1, estimator: str = "standard"):
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"IWAE: unknown estimator {estimator!r}; expected one of {', '.join(ESTIMATORS)}")
         super().__init__(
             num_particles=num_particles,
             max_plate_nesting=max_plate_nesting,
             vectorize_particles=True,
         )
+        self.estimator = estimator
 
     def _surrogate(self, model, guide, args, kwargs):
-        log_w, log_q = log_importance_weights(
-            model, guide, args, kwargs, self.num_particles, self.max_plate_nesting
-        )
         k = self.num_particles
-        bound = torch.logsumexp(log_w, 0) - math.log(k)
+        traces = particle_traces(model, guide, args, kwargs, k, self.max_plate_nesting)
+        weights = importance_weights(*traces, k, path_only=self.estimator != "standard")
+        bound = (torch.logsumexp(weights.log_w, 0) - math.log(k)) * weights.scale
         surrogate = bound
-        if torch.is_tensor(log_q):
-            surrogate = surrogate + (_vimco_signal(log_w).detach() * log_q.reshape(k, -1)).sum(0)
+        if torch.is_tensor(weights.log_q_score):
+            signal = _vimco_signal(weights.log_w).detach() * weights.scale
+            surrogate = surrogate + (signal * weights.log_q_score).sum(0)
+        if self.estimator == "dreg":
+            _weight_path_gradients(traces[0], torch.softmax(weights.log_w, 0).detach(), k)
         return bound.sum(), surrogate.sum()
 
 
@@ -58,34 +84,75 @@ def particle_traces(model, guide, args, kwargs, num_particles, max_plate_nesting
     return guide_trace, model_trace
 
 
-def log_importance_weights(model, guide, args, kwargs, num_particles, max_plate_nesting=1):
-    """``log p(x, z_k) − log q(z_k | x)`` per particle and data point, shape ``(K, batch)``.
+class Weights(NamedTuple):
+    """Log importance weights ``log p(x, z_k) − log q(z_k | x)`` of shape ``(K, batch)``, the
+    data plate's subsampling scale N / B (1 without subsampling; it is divided out of the
+    weights), and ``Σ log q`` of the non-reparameterised guide sites, shape ``(K, batch)``, for
+    score-function terms (0 when every site is reparameterised)."""
 
-    Also returns ``Σ log q`` of the non-reparameterised guide sites (for score-function
-    terms), or 0 when every site is reparameterised. Particles are a plate left of the
-    model's ``max_plate_nesting`` plates; the data plate must be the rightmost dimension.
-    """
+    log_w: torch.Tensor
+    scale: float
+    log_q_score: torch.Tensor | float
+
+
+def log_importance_weights(model, guide, args, kwargs, num_particles, max_plate_nesting=1) -> Weights:
+    """:class:`Weights` of one vectorised run of ``guide`` with ``num_particles`` particles and of
+    ``model`` replayed on its samples. The data plate must be the rightmost dimension."""
     traces = particle_traces(model, guide, args, kwargs, num_particles, max_plate_nesting)
-    return weights_of_traces(*traces, num_particles)
+    return importance_weights(*traces, num_particles)
 
 
-def weights_of_traces(guide_trace, model_trace, num_particles):
-    """:func:`log_importance_weights` of traces made by :func:`particle_traces`."""
+def importance_weights(guide_trace, model_trace, num_particles, path_only: bool = False) -> Weights:
+    """:class:`Weights` of traces made by :func:`particle_traces`.
+
+    ``log_prob`` already carries each site's scale: β (:func:`~pyro_vae.objectives.scale_latents`),
+    which stays, and the data plate's subsampling N / B, which is divided out. With
+    ``path_only``, a reparameterised guide site's ``log q(z)`` keeps its value but loses its
+    gradient in φ at fixed z (the score term), as STL and DReG need.
+    """
     model_trace.compute_log_prob()
     guide_trace.compute_log_prob()
+    scale = _subsample_scale(model_trace)
     log_w = 0.0
-    log_q_nonreparam = 0.0
-    # ``log_prob`` is already multiplied by the site's scale (β, subsampling).
+    log_q_score = 0.0
     for site in model_trace.nodes.values():
         if site["type"] == "sample":
             log_w = log_w + _per_point(site["log_prob"], num_particles)
     for site in guide_trace.nodes.values():
-        if site["type"] == "sample":
-            log_w = log_w - _per_point(site["log_prob"], num_particles)
-            if not site["fn"].has_rsample:  # the score ∇ log q is not scaled
-                log_q = site["fn"].log_prob(site["value"])
-                log_q_nonreparam = log_q_nonreparam + _per_point(log_q, num_particles)
-    return log_w.reshape(num_particles, -1), log_q_nonreparam
+        if site["type"] != "sample":
+            continue
+        log_q = site["log_prob"]
+        if not site["fn"].has_rsample:  # the score ∇ log q is not scaled by β
+            log_q_score = log_q_score + _per_point(site["fn"].log_prob(site["value"]), num_particles)
+        elif path_only:
+            at_fixed_z = scale_and_mask(site["fn"].log_prob(site["value"].detach()), site["scale"], site["mask"])
+            log_q = log_q - (at_fixed_z - at_fixed_z.detach())
+        log_w = log_w - _per_point(log_q, num_particles)
+    return Weights(log_w.reshape(num_particles, -1) / scale, scale, log_q_score)
+
+
+def _subsample_scale(trace) -> float:
+    """N / B of a subsampled ``"data"`` plate in ``trace``, 1 without one."""
+    for site in trace.nodes.values():
+        for frame in site.get("cond_indep_stack", ()):
+            if frame.full_size is not None and frame.size != frame.full_size and frame.vectorized:
+                return frame.full_size / frame.size
+    return 1.0
+
+
+def _weight_path_gradients(guide_trace, normalised: torch.Tensor, num_particles: int) -> None:
+    """DReG: multiply the gradient that reaches each reparameterised guide sample z_k by w̃_k."""
+    for name, site in guide_trace.nodes.items():
+        if site["type"] != "sample" or not site["fn"].has_rsample or not site["value"].requires_grad:
+            continue
+        value = site["value"]
+        event_dims = len(site["fn"].event_shape)
+        batch = value.shape[: value.dim() - event_dims]
+        if batch.numel() != normalised.numel() or batch[0] != num_particles:
+            raise ValueError(f"IWAE(estimator='dreg'): latent site {name!r} has batch shape {tuple(batch)}; "
+                             f"dreg needs one value per particle and data point, {tuple(normalised.shape)}")
+        factor = normalised.reshape(batch + (1,) * event_dims)
+        value.register_hook(lambda grad, factor=factor: grad * factor)
 
 
 def _per_point(log_prob, num_particles):
