@@ -260,7 +260,20 @@ def bench_gmm(
     return rows
 
 
-def markdown_table(rows: list[dict]) -> str:
-    """The rows of :func:`bench_gmm` as a Markdown table."""
-    header = [title for _, title in _COLUMNS]
-    return "\n".join(results.markdown_table(header, [[row.get(key) for key, _ in _COLUMNS] for row in rows]))
+VAE_COLUMNS = (
+    ("regime", "regime"),
+    ("objective", "objective"),
+    ("library_ms", "library (ms/step)"),
+    ("hand_written_ms", "hand-written (ms/step)"),
+    ("ratio", "ratio"),
+    ("stock", "stock Pyro"),
+    ("stock_ms", "stock (ms/step)"),
+    ("stock_over_library", "stock / library"),
+)
+
+
+def markdown_table(rows: list[dict], columns=_COLUMNS) -> str:
+    """The rows of :func:`bench_gmm` (or, with :data:`VAE_COLUMNS`, of
+    :func:`~pyro_vae.bench_vae.bench_regimes`) as a Markdown table."""
+    header = [title for _, title in columns]
+    return "\n".join(results.markdown_table(header, [[row.get(key) for key, _ in columns] for row in rows]))

@@ -15,12 +15,15 @@ from pyro import poutine
 from pyro_vae.guides import FactorisedBernoulli
 from pyro_vae.models import GaussianMixture
 
+from pyro_vae import bench_vae
 from pyro_vae.bench import BENCH_OBJECTIVES, HandWrittenE1, bench_gmm, markdown_table
 from pyro_vae.cli import build_parser, main
 from pyro_vae.data import gmm_centres, gmm_toy
 from pyro_vae.errors import ConfigError
 from pyro_vae.objectives import make_objective
 
+VAE_FIELDS = {"regime", "objective", "library_ms", "hand_written_ms", "ratio", "stock", "stock_ms",
+              "stock_over_library"}
 FIELDS = {"regime", "objective", "library_ms", "hand_written_ms", "ratio", "loss", "loss_difference", "threads"}
 
 
@@ -155,12 +158,22 @@ def test_cli_bench_quick_writes_json(tmp_path, capsys):
     assert set(record["rows"][0]) == FIELDS
     assert printed.splitlines()[0].startswith("| regime | objective |")
     assert printed.splitlines()[-1] == f"out: {out}"
+    assert [row["objective"] for row in record["vae_rows"]] == ["elbo (K=1)", "iwae (K=10)", "elbo (K=100)",
+                                                                "iwae (K=100)"]
+    assert set(record["vae_rows"][0]) == VAE_FIELDS
+    assert record["likelihood"]["samples"] == 5000 and record["likelihood"]["points"] == 20
+    assert "stock / library" in printed and "peak memory" in printed
 
 
 def test_cli_bench_out_that_is_a_folder_exits_2(tmp_path, capsys):
     assert main(["bench", "--quick", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("pyro-vae: error: --out:") and "is a folder" in err[0]
+
+
+def test_cli_bench_bad_likelihood_points_exits_2(capsys):
+    assert main(["bench", "--quick", "--likelihood-points", "0"]) == 2
+    assert "--likelihood-points must be a positive int" in capsys.readouterr().err
 
 
 def test_cli_bench_bad_threads_exits_2(capsys):
@@ -181,3 +194,35 @@ def test_cli_bench_help_explains_every_option(capsys):
         assert action.help, f"{action.dest} has no help"
         assert f"{action.option_strings[0]} " in out
         assert " ".join((action.help % vars(action)).split()) in out
+
+
+# --- the two VAE regimes -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("regime", list(bench_vae.REGIMES))
+@pytest.mark.parametrize("objective, k", [("elbo", 3), ("iwae", 7)])
+def test_hand_written_vae_matches_the_library_in_value_and_gradient(regime, objective, k):
+    """Same weights, same draws (one ``rsample`` of shape (K, N, H) on both sides)."""
+    pyro.clear_param_store()
+    model, guide, x = bench_vae.regime_pair(regime, seed=0)
+    x = x[:40]
+    hand = bench_vae.HandWrittenVAE(regime, model, guide)
+    torch.manual_seed(1)
+    library_loss = make_objective(objective, k).loss_and_grads(model, guide, x)
+    torch.manual_seed(1)
+    hand_loss = hand.loss(x, objective, k)
+    hand_loss.backward()
+    assert library_loss == pytest.approx(hand_loss.item(), rel=1e-5)
+    pairs = list(zip(model.decoder.parameters(), hand.decoder.parameters()))
+    pairs += list(zip(guide.encoder.parameters(), hand.encoder.parameters()))
+    if regime == "linear":
+        pairs += [(guide.family.log_sigma, hand.log_tau), (model.observation.log_sigma, hand.log_sigma)]
+    assert len(pairs) == sum(1 for _ in hand.parameters())
+    for ours, theirs in pairs:
+        torch.testing.assert_close(ours.grad, theirs.grad, rtol=1e-4, atol=1e-4 * theirs.grad.abs().max().item())
+
+
+def test_likelihood_run_reports_time_and_memory():
+    record = bench_vae.likelihood_run(num_points=3, num_samples=30)
+    assert record["points"] == 3 and record["samples"] == 30 and record["dim"] == 784
+    assert record["seconds"] > 0 and record["peak_rss_gib"] > 0 and math.isfinite(record["mean_log_likelihood"])

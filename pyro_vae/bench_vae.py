@@ -1,0 +1,202 @@
+"""The two regimes of SPEC "Performance": library objectives vs hand-written PyTorch vs stock Pyro.
+
+* ``bernoulli``: a 784-400-50 Bernoulli VAE (:class:`~pyro_vae.models.EDFVAE` with one hidden
+  layer of 400, :class:`~pyro_vae.guides.SharedTrunkGaussian`), batch 128; ``elbo`` with 1
+  particle, ``iwae`` with K = 10;
+* ``linear``: the linear Gaussian VAE of seed 002 (:class:`~pyro_vae.models.LinearVAE`,
+  :class:`~pyro_vae.guides.LinearGaussian`), D = 10, H = 2, batch 2000; ``elbo`` and ``iwae``
+  with 100 particles.
+
+Per objective three steps are timed, each from the same weights on the same mini-batches:
+the library's (:func:`~pyro_vae.objectives.make_objective` in the step of
+:func:`~pyro_vae.fit`), the same estimator hand-written in PyTorch (:class:`HandWrittenVAE`,
+``torch.optim.Adam``), and Pyro's own objective for it (``Trace_ELBO``; for ``iwae``
+``RenyiELBO(alpha=0)``, Pyro's only importance-weighted bound) in ``pyro.infer.SVI``.
+:func:`likelihood_run` times the importance-sampled log-likelihood with K = 5000 and reports the
+peak memory of the process. No test measures time.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import statistics
+import time
+
+import pyro
+import pyro.optim
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ConfigError
+from .families import Bernoulli
+from .objectives import make_objective
+from .training import History, _guarded_step
+
+REGIMES = {
+    "bernoulli": {"description": "784-400-50 Bernoulli VAE, batch 128", "batch_size": 128,
+                  "particles": {"elbo": 1, "iwae": 10}},
+    "linear": {"description": "linear Gaussian VAE D=10 H=2, batch 2000", "batch_size": 2000,
+               "particles": {"elbo": 100, "iwae": 100}},
+}
+STOCK = {"elbo": "Trace_ELBO", "iwae": "RenyiELBO(alpha=0)"}
+LR = 1e-4
+
+
+def regime_pair(regime: str, seed: int = 0):
+    """``(model, guide, x)`` of a regime: fresh weights from ``seed`` and 8 mini-batches of data."""
+    from .guides import LinearGaussian, SharedTrunkGaussian
+    from .models import EDFVAE, LinearVAE
+
+    if regime not in REGIMES:
+        raise ConfigError(f"bench: unknown regime {regime!r}; known: {', '.join(REGIMES)}")
+    pyro.set_rng_seed(seed)
+    n = 8 * REGIMES[regime]["batch_size"]
+    if regime == "bernoulli":
+        model = EDFVAE(Bernoulli(), 784, 50, hidden=(400,))
+        guide = SharedTrunkGaussian(784, 50, hidden=(400,))
+        x = (torch.rand(n, 784) < 0.2).to(torch.get_default_dtype())
+    else:
+        model, guide = LinearVAE(10, 2), LinearGaussian(10, 2)
+        x = torch.randn(n, 10) @ torch.randn(10, 10) * 0.3 + torch.rand(10)
+    return model, guide, x
+
+
+def _copy(module: nn.Module) -> nn.Module:
+    """A plain ``torch.nn`` copy of an MLP (``Linear``/``ReLU`` layers, nested ``Sequential``s)."""
+    if isinstance(module, nn.Linear):
+        layer = nn.Linear(module.in_features, module.out_features, bias=module.bias is not None)
+        layer.load_state_dict({k: v.detach().clone() for k, v in module.state_dict().items()})
+        return layer
+    if isinstance(module, nn.ReLU):
+        return nn.ReLU()
+    if isinstance(module, nn.Sequential):
+        return nn.Sequential(*(_copy(m) for m in module))
+    if hasattr(module, "networks"):  # networks.Concatenate: the μ and ρ heads
+        return nn.ModuleList([_copy(m) for m in module.networks])
+    raise TypeError(f"HandWrittenVAE: cannot copy a {type(module).__name__}")
+
+
+class HandWrittenVAE(nn.Module):
+    """A regime's model and guide in plain PyTorch, from a copy of their weights.
+
+    ``bernoulli``: ``q = N(μ(x), softplus(ρ(x))²)`` from a shared ReLU trunk, ``p(z) = N(0, I)``,
+    ``p(x | z) = Bernoulli(logits = f(z))``. ``linear``: ``q = N(V x + b, diag τ²)``,
+    ``p(x | z) = N(W z + μ₀, σ² I)``.
+    """
+
+    def __init__(self, regime: str, model, guide):
+        super().__init__()
+        self.regime = regime
+        self.decoder = _copy(model.decoder)
+        self.encoder = _copy(guide.encoder)
+        if regime == "linear":
+            self.log_tau = nn.Parameter(guide.family.log_sigma.detach().clone())
+            self.log_sigma = nn.Parameter(model.observation.log_sigma.detach().clone())
+
+    def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """``log p(x, z_k) − log q(z_k | x)`` for k = 1..K reparameterised draws, shape (K, N)."""
+        if self.regime == "bernoulli":
+            trunk, relu, heads = self.encoder
+            h = relu(trunk(x))
+            mean, scale = heads[0](h), F.softplus(heads[1](h))
+        else:
+            mean, scale = self.encoder(x), self.log_tau.exp().expand(x.shape[0], -1)
+        z = mean + scale * torch.randn((k,) + mean.shape, dtype=x.dtype)
+        log_q = torch.distributions.Normal(mean, scale).log_prob(z).sum(-1)
+        log_prior = (-0.5 * z**2 - 0.5 * math.log(2 * math.pi)).sum(-1)
+        out = self.decoder(z)
+        if self.regime == "bernoulli":
+            log_lik = -F.binary_cross_entropy_with_logits(out, x.expand_as(out), reduction="none").sum(-1)
+        else:
+            log_lik = torch.distributions.Normal(out, self.log_sigma.exp()).log_prob(x).sum(-1)
+        return log_prior + log_lik - log_q
+
+    def loss(self, x: torch.Tensor, objective: str, k: int) -> torch.Tensor:
+        """The negative bound summed over the rows: ELBO (mean over particles) or IWAE."""
+        log_w = self.log_weights(x, k)
+        if objective == "elbo":
+            return -log_w.mean(0).sum()
+        return -(torch.logsumexp(log_w, 0) - math.log(k)).sum()
+
+    def step_fn(self, objective: str, k: int, lr: float = LR):
+        optim = torch.optim.Adam(self.parameters(), lr=lr)
+
+        def step(rows):
+            optim.zero_grad()
+            loss = self.loss(rows, objective, k)
+            loss.backward()
+            optim.step()
+            return loss.item()
+
+        return step
+
+
+def _library_step(model, guide, objective: str, k: int):
+    elbo, optim, history = make_objective(objective, k), pyro.optim.Adam({"lr": LR}), History()
+    return lambda rows: _guarded_step(elbo, optim, model, guide, rows, 1, history)
+
+
+def _stock_step(model, guide, objective: str, k: int):
+    options = dict(num_particles=k, vectorize_particles=True, max_plate_nesting=1)
+    loss = pyro.infer.Trace_ELBO(**options) if objective == "elbo" else pyro.infer.RenyiELBO(alpha=0, **options)
+    svi = pyro.infer.SVI(model, guide, pyro.optim.Adam({"lr": LR}), loss)
+    return svi.step
+
+
+def _median_ms(step, batches, steps: int, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(steps):
+            step(batches[i % len(batches)])
+        times.append((time.perf_counter() - start) / steps)
+    return 1e3 * statistics.median(times)
+
+
+def bench_regimes(steps: int, repeats: int, warmup: int = 5, seed: int = 0) -> list[dict]:
+    """One row per regime and objective: ``library_ms``, ``hand_written_ms``, ``stock_ms`` (median
+    ms per step), ``ratio`` (library / hand-written) and ``stock_over_library``."""
+    rows = []
+    for regime, spec in REGIMES.items():
+        for objective, k in spec["particles"].items():
+            paths = {}
+            for path in ("library", "hand_written", "stock"):  # each from the same weights
+                pyro.clear_param_store()
+                model, guide, x = regime_pair(regime, seed)
+                if path == "library":
+                    paths[path] = _library_step(model, guide, objective, k)
+                elif path == "stock":
+                    paths[path] = _stock_step(model, guide, objective, k)
+                else:
+                    paths[path] = HandWrittenVAE(regime, model, guide).step_fn(objective, k)
+            batches = list(x.split(spec["batch_size"]))
+            for step in paths.values():
+                for i in range(warmup):
+                    step(batches[i % len(batches)])
+            ms = {path: _median_ms(step, batches, steps, repeats) for path, step in paths.items()}
+            rows.append({
+                "regime": spec["description"], "objective": f"{objective} (K={k})",
+                "library_ms": ms["library"], "hand_written_ms": ms["hand_written"], "ratio": ms["library"] / ms["hand_written"],
+                "stock": f"{STOCK[objective]} (K={k})", "stock_ms": ms["stock"],
+                "stock_over_library": ms["stock"] / ms["library"],
+            })
+    pyro.clear_param_store()
+    return rows
+
+
+def likelihood_run(num_points: int = 10_000, num_samples: int = 5000, seed: int = 0) -> dict:
+    """Time the importance-sampled ``log p(x)`` of the ``bernoulli`` regime's VAE with K =
+    ``num_samples`` on ``num_points`` rows of 784 dimensions, and the peak resident memory of
+    this process afterwards (GiB; Linux reports it in KiB)."""
+    from .evaluation import log_likelihood_per_point
+
+    model, guide, _ = regime_pair("bernoulli", seed)
+    x = (torch.rand(num_points, 784, generator=torch.Generator().manual_seed(seed)) < 0.2).to(torch.get_default_dtype())
+    start = time.perf_counter()
+    value = log_likelihood_per_point(model, x, guide=guide, num_samples=num_samples, exact=False)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return {"points": num_points, "dim": 784, "samples": num_samples, "seconds": seconds,
+            "mean_log_likelihood": value.mean().item(), "peak_rss_gib": peak}
