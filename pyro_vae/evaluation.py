@@ -115,7 +115,9 @@ def log_likelihood_per_point(
             return log_marginal(model, x)
         if guide is None:
             raise ValueError("a continuous latent needs a guide as importance proposal")
-        rows = max(1, MAX_CHUNK_ELEMENTS // (chunk_size * x[0].numel()))
+        if x.shape[0] == 0:
+            return x.new_zeros(0)
+        rows = max(1, MAX_CHUNK_ELEMENTS // (min(chunk_size, num_samples) * x[0].numel()))
         return torch.cat([_importance_sampled(model, guide, x[i: i + rows], num_samples, chunk_size)
                           for i in range(0, x.shape[0], rows)])
 

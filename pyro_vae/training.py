@@ -110,6 +110,7 @@ def fit(
     optimizer: str | pyro.optim.PyroOptim = "adam",
     num_particles: int = 1,
     beta: float = 1.0,
+    estimator: str = "standard",
     seed: int | None = None,
     device: str | torch.device | None = None,
     freeze: Iterable[nn.Module] = (),
@@ -125,6 +126,7 @@ def fit(
     :param lr: learning rate of ``optimizer`` ("adam", "clipped_adam", "sgd" or a PyroOptim).
     :param num_particles: Monte-Carlo particles per step (K for ``iwae``).
     :param beta: weight of the latent terms (β-VAE); only with a named objective.
+    :param estimator: the gradient estimator of ``iwae``: ``standard``, ``stl`` or ``dreg``.
     :param seed: seeds Pyro, torch and the mini-batch order.
     :param device: moves model, guide and data there ("cpu", "cuda").
     :param freeze: modules whose parameters stay fixed (seed 000 §4.1 pre-trains the encoder
@@ -154,10 +156,10 @@ def fit(
         raise ConfigError(f"lr must be a positive number, got {lr!r}")
     if isinstance(objective, str):
         objective_name = objective
-        elbo = make_objective(objective, num_particles=num_particles, beta=beta)
+        elbo = make_objective(objective, num_particles=num_particles, beta=beta, estimator=estimator)
     elif isinstance(objective, ELBO):
-        if beta != 1.0 or num_particles != 1:
-            raise ConfigError("beta= and num_particles= apply to named objectives; set them on your ELBO")
+        if beta != 1.0 or num_particles != 1 or estimator != "standard":
+            raise ConfigError("beta=, num_particles= and estimator= apply to named objectives; set them on your ELBO")
         objective_name, elbo = type(objective).__name__, objective
     else:
         raise ConfigError(f"objective must be a name or a pyro.infer.ELBO, got {type(objective).__name__}")

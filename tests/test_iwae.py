@@ -169,3 +169,65 @@ def test_likelihood_by_importance_sampling_in_chunks_of_points_and_particles(mon
     sampled = evaluation.log_likelihood_per_point(model, x, guide=guide, num_samples=50, chunk_size=7, exact=False)
     assert sampled.shape == (N,)
     assert torch.allclose(sampled, model.marginal().log_prob(x), atol=1e-9)
+
+
+def test_dreg_is_unbiased_with_beta():
+    """With the latent terms weighted by β the guide's factor is (1 − β) w̃ + β w̃², not w̃²."""
+    model, guide, x = pair(exact=False)
+    params = list(guide.parameters())
+    draws = {}
+    for estimator in ("dreg", "standard"):
+        objective = make_objective("iwae", 5, beta=0.3, estimator=estimator)
+        torch.manual_seed(8)
+        grads = []
+        for _ in range(400):
+            loss = objective.differentiable_loss(model, guide, x)
+            grads.append(torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params)]))
+        draws[estimator] = torch.stack(grads)
+    dreg, standard = draws["dreg"], draws["standard"]
+    z = (dreg.mean(0) - standard.mean(0)) / ((dreg.var(0) + standard.var(0)) / 400).sqrt()
+    assert z.abs().max() < 3.5
+
+
+def test_path_estimators_refuse_a_guide_with_two_latent_sites():
+    def model(x):
+        with pyro.plate("data", x.shape[0]):
+            a = pyro.sample("a", dist.Normal(0.0, 1.0))
+            b = pyro.sample("b", dist.Normal(a, 1.0))
+            pyro.sample("x", dist.Normal(b, 1.0), obs=x)
+
+    def guide(x):
+        with pyro.plate("data", x.shape[0]):
+            a = pyro.sample("a", dist.Normal(x, 1.0))
+            pyro.sample("b", dist.Normal(a, 1.0))
+
+    x = torch.randn(5)
+    make_objective("iwae", 3).loss(model, guide, x)  # the standard estimator is fine
+    for estimator in ("stl", "dreg"):
+        with pytest.raises(ConfigError, match=r"one reparameterised latent site; this guide has \['a', 'b'\]"):
+            make_objective("iwae", 3, estimator=estimator).differentiable_loss(model, guide, x)
+
+
+def test_a_subsample_size_plate_is_no_latent_and_k_one_is_trace_elbo():
+    """``plate("data", N, subsample_size=B)`` draws its indices at a guide site that is no latent."""
+    torch.manual_seed(0)
+    x, loc = torch.randn(10, 3), torch.randn(10, 3)
+
+    def model(x):
+        with pyro.plate("data", 10, subsample_size=4) as idx:
+            z = pyro.sample("z", dist.Normal(0.0, 1.0).expand([3]).to_event(1))
+            pyro.sample("x", dist.Normal(z, 1.0).to_event(1), obs=x[idx])
+
+    def guide(x):
+        with pyro.plate("data", 10, subsample_size=4) as idx:
+            pyro.sample("z", dist.Normal(loc[idx], 0.7).to_event(1))
+
+    from pyro_vae.objectives.iwae import log_importance_weights
+
+    weights = log_importance_weights(model, guide, (x,), {}, 3)
+    assert weights.scale == 10 / 4 and weights.log_w.shape == (3, 4)
+    assert not torch.is_tensor(weights.log_q_score)  # no score-function term to add
+    torch.manual_seed(2)
+    ours = make_objective("iwae", 1).loss(model, guide, x)
+    torch.manual_seed(2)
+    assert ours == pytest.approx(pyro.infer.Trace_ELBO().loss(model, guide, x), abs=1e-6)

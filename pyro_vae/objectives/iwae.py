@@ -10,7 +10,10 @@ import torch
 from pyro import poutine
 from pyro.distributions.util import scale_and_mask
 from pyro.infer.util import is_validation_enabled
+from pyro.poutine.util import site_is_subsample
 from pyro.util import check_if_enumerated
+
+from pyro_vae.errors import ConfigError, PairingError
 
 from .surrogate import SurrogateELBO
 
@@ -38,15 +41,20 @@ class IWAE(SurrogateELBO):
     * ``standard``: ``Σ_k w̃_k ∇ log w_k``;
     * ``stl``: the same with ``∂ log q / ∂φ`` at fixed z dropped (Roeder et al. 2017);
     * ``dreg``: the guide gets ``Σ_k w̃_k² ∂ log w_k / ∂z_k · ∂z_k / ∂φ``, the model
-      ``Σ_k w̃_k ∇_θ log p(x, z_k)`` (Tucker, Lawson, Gu & Maddison 2019).
+      ``Σ_k w̃_k ∇_θ log p(x, z_k)`` (Tucker, Lawson, Gu & Maddison 2019); with the latent
+      terms weighted by β the guide's factor is ``(1 − β) w̃_k + β w̃_k²``, which the same
+      identity gives.
 
+    ``stl`` and ``dreg`` need a guide with one latent site, reparameterised (the amortised
+    guides of :mod:`pyro_vae.guides`): for a guide whose latents condition on each other the
+    fixed-z score and the reweighting at each sample would not be these estimators.
     Non-reparameterised latent sites get the score-function term ``∇ Σ_k log q(z_k | x)``
-    times VIMCO's leave-one-out learning signal (Mnih & Rezende 2016), whatever the estimator.
+    times VIMCO's leave-one-out learning signal (Mnih & Rezende 2016).
     """
 
     def __init__(self, num_particles: int = 10, max_plate_nesting: int = 1, estimator: str = "standard"):
         if estimator not in ESTIMATORS:
-            raise ValueError(f"IWAE: unknown estimator {estimator!r}; expected one of {', '.join(ESTIMATORS)}")
+            raise ConfigError(f"IWAE: unknown estimator {estimator!r}; expected one of {', '.join(ESTIMATORS)}")
         super().__init__(
             num_particles=num_particles,
             max_plate_nesting=max_plate_nesting,
@@ -57,6 +65,8 @@ class IWAE(SurrogateELBO):
     def _surrogate(self, model, guide, args, kwargs):
         k = self.num_particles
         traces = particle_traces(model, guide, args, kwargs, k, self.max_plate_nesting)
+        if self.estimator != "standard":
+            _check_single_reparameterised_site(traces[0], self.estimator)
         weights = importance_weights(*traces, k, path_only=self.estimator != "standard")
         bound = (torch.logsumexp(weights.log_w, 0) - math.log(k)) * weights.scale
         surrogate = bound
@@ -112,46 +122,60 @@ def importance_weights(guide_trace, model_trace, num_particles, path_only: bool 
     """
     model_trace.compute_log_prob()
     guide_trace.compute_log_prob()
-    scale = _subsample_scale(model_trace)
     log_w = 0.0
     log_q_score = 0.0
-    for site in model_trace.nodes.values():
-        if site["type"] == "sample":
-            log_w = log_w + _per_point(site["log_prob"], num_particles)
-    for site in guide_trace.nodes.values():
-        if site["type"] != "sample":
-            continue
-        log_q = site["log_prob"]
+    for site in _sample_sites(model_trace):
+        log_w = log_w + _per_point(site["log_prob"] / _subsample_factor(site), num_particles)
+    for site in _sample_sites(guide_trace):
+        log_q = site["log_prob"] / _subsample_factor(site)
         if not site["fn"].has_rsample:  # the score ∇ log q is not scaled by β
             log_q_score = log_q_score + _per_point(site["fn"].log_prob(site["value"]), num_particles)
         elif path_only:
             at_fixed_z = scale_and_mask(site["fn"].log_prob(site["value"].detach()), site["scale"], site["mask"])
-            log_q = log_q - (at_fixed_z - at_fixed_z.detach())
+            log_q = log_q - (at_fixed_z - at_fixed_z.detach()) / _subsample_factor(site)
         log_w = log_w - _per_point(log_q, num_particles)
-    return Weights(log_w.reshape(num_particles, -1) / scale, scale, log_q_score)
+    scale = max((_subsample_factor(s) for s in _sample_sites(model_trace)), default=1.0)
+    return Weights(log_w.reshape(num_particles, -1), scale, log_q_score)
 
 
-def _subsample_scale(trace) -> float:
-    """N / B of a subsampled ``"data"`` plate in ``trace``, 1 without one."""
-    for site in trace.nodes.values():
-        for frame in site.get("cond_indep_stack", ()):
-            if frame.full_size is not None and frame.size != frame.full_size and frame.vectorized:
-                return frame.full_size / frame.size
-    return 1.0
+def _sample_sites(trace):
+    """The sample sites of a trace that carry a density (not a plate's subsample indices)."""
+    return [s for s in trace.nodes.values() if s["type"] == "sample" and not site_is_subsample(s)]
+
+
+def _subsample_factor(site) -> float:
+    """The product of N / B over the subsampled plates of a site: the part of its scale that
+    subsampling adds, which belongs outside the log-mean-exp."""
+    factor = 1.0
+    for frame in site["cond_indep_stack"]:
+        if frame.full_size is not None and frame.size != frame.full_size:
+            factor *= frame.full_size / frame.size
+    return factor
+
+
+def _check_single_reparameterised_site(guide_trace, estimator: str) -> None:
+    latents = [name for name, s in guide_trace.nodes.items()
+               if s["type"] == "sample" and not s["is_observed"] and not site_is_subsample(s)]
+    if len(latents) != 1 or not guide_trace.nodes[latents[0]]["fn"].has_rsample:
+        raise ConfigError(f"IWAE(estimator={estimator!r}) needs a guide with one reparameterised latent site; "
+                          f"this guide has {latents or 'none'}"
+                          + ("" if len(latents) != 1 else " and it has no rsample"))
 
 
 def _weight_path_gradients(guide_trace, normalised: torch.Tensor, num_particles: int) -> None:
-    """DReG: multiply the gradient that reaches each reparameterised guide sample z_k by w̃_k."""
+    """DReG: multiply the gradient that reaches the guide's sample z_k by ``(1 − β) + β w̃_k``
+    (β: the site's scale without subsampling; w̃_k for the plain bound)."""
     for name, site in guide_trace.nodes.items():
         if site["type"] != "sample" or not site["fn"].has_rsample or not site["value"].requires_grad:
             continue
+        beta = site["scale"] / _subsample_factor(site)
         value = site["value"]
         event_dims = len(site["fn"].event_shape)
         batch = value.shape[: value.dim() - event_dims]
         if batch.numel() != normalised.numel() or batch[0] != num_particles:
-            raise ValueError(f"IWAE(estimator='dreg'): latent site {name!r} has batch shape {tuple(batch)}; "
-                             f"dreg needs one value per particle and data point, {tuple(normalised.shape)}")
-        factor = normalised.reshape(batch + (1,) * event_dims)
+            raise PairingError(f"IWAE(estimator='dreg'): latent site {name!r} has batch shape {tuple(batch)}; "
+                               f"dreg needs one value per particle and data point, {tuple(normalised.shape)}")
+        factor = ((1 - beta) + beta * normalised).reshape(batch + (1,) * event_dims)
         value.register_hook(lambda grad, factor=factor: grad * factor)
 
 
