@@ -142,9 +142,10 @@ class HandWrittenE1(nn.Module):
         return step
 
 
-def _library_step_fn(model, guide, objective: str, lr: float) -> Callable[[torch.Tensor], float]:
+def _library_step_fn(model, guide, objective: str, lr: float, num_particles: int = 1
+                     ) -> Callable[[torch.Tensor], float]:
     """A training step ``rows -> loss`` exactly as :func:`~pyro_vae.fit` takes it."""
-    elbo = make_objective(objective)
+    elbo = make_objective(objective, num_particles)
     optim = pyro.optim.Adam({"lr": lr})
     history = History(objective=objective)
     counter = iter(range(1, 2**62))

@@ -29,10 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .bench import _library_step_fn, _time_per_step
 from .errors import ConfigError
 from .families import Bernoulli
-from .objectives import make_objective
-from .training import History, _guarded_step
 
 REGIMES = {
     "bernoulli": {"description": "784-400-50 Bernoulli VAE, batch 128", "batch_size": 128,
@@ -133,11 +132,6 @@ class HandWrittenVAE(nn.Module):
         return step
 
 
-def _library_step(model, guide, objective: str, k: int):
-    elbo, optim, history = make_objective(objective, k), pyro.optim.Adam({"lr": LR}), History()
-    return lambda rows: _guarded_step(elbo, optim, model, guide, rows, 1, history)
-
-
 def _stock_step(model, guide, objective: str, k: int):
     options = dict(num_particles=k, vectorize_particles=True, max_plate_nesting=1)
     loss = pyro.infer.Trace_ELBO(**options) if objective == "elbo" else pyro.infer.RenyiELBO(alpha=0, **options)
@@ -146,13 +140,7 @@ def _stock_step(model, guide, objective: str, k: int):
 
 
 def _median_ms(step, batches, steps: int, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for i in range(steps):
-            step(batches[i % len(batches)])
-        times.append((time.perf_counter() - start) / steps)
-    return 1e3 * statistics.median(times)
+    return 1e3 * statistics.median(_time_per_step(step, batches, steps) for _ in range(repeats))
 
 
 def bench_regimes(steps: int, repeats: int, warmup: int = 5, seed: int = 0) -> list[dict]:
@@ -166,7 +154,7 @@ def bench_regimes(steps: int, repeats: int, warmup: int = 5, seed: int = 0) -> l
                 pyro.clear_param_store()
                 model, guide, x = regime_pair(regime, seed)
                 if path == "library":
-                    paths[path] = _library_step(model, guide, objective, k)
+                    paths[path] = _library_step_fn(model, guide, objective, LR, k)
                 elif path == "stock":
                     paths[path] = _stock_step(model, guide, objective, k)
                 else:

@@ -21,10 +21,19 @@ def _enumerated_trace(fn, *args, first_available_dim: int = -2, **kwargs):
     return trace
 
 
-def _sum_log_probs(trace, batch_size: int) -> torch.Tensor:
-    sites = [s for s in trace.nodes.values() if s["type"] == "sample" and not site_is_subsample(s)]
-    total = sum(s["log_prob"] for s in sites)
-    return total.reshape(-1, batch_size)
+def _density_sites(trace) -> list[dict]:
+    return [s for s in trace.nodes.values() if s["type"] == "sample" and not site_is_subsample(s)]
+
+
+def _sum_log_probs(sites, shape: torch.Size) -> torch.Tensor:
+    """The sites' ``log_prob``s summed and broadcast to ``shape`` (enumerated dims + (n,)),
+    as a table of shape ``(K, n)``."""
+    return sum(s["log_prob"] for s in sites).expand(shape).reshape(-1, shape[-1])
+
+
+def _table(trace) -> torch.Tensor:
+    sites = _density_sites(trace)
+    return _sum_log_probs(sites, torch.broadcast_shapes(*(s["log_prob"].shape for s in sites)))
 
 
 def log_joint_table(model, x: torch.Tensor) -> torch.Tensor:
@@ -44,15 +53,12 @@ def latent_table(model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, to
     prior ``log p(z)`` of shape ``(K,)`` and the latent values of the rows: shape ``(K,)`` for a
     single site (e.g. a code index), ``(K, sites)`` for several (e.g. the bits of a code).
     """
-    trace = _enumerated_trace(model, x)
-    n = x.shape[0]
-    sites = [s for s in trace.nodes.values() if s["type"] == "sample" and not site_is_subsample(s)]
+    sites = _density_sites(_enumerated_trace(model, x))
     latent = [s for s in sites if not s["is_observed"]]
     full = torch.broadcast_shapes(*(s["log_prob"].shape for s in sites))  # enumerated dims + (n,)
-    joint = sum(s["log_prob"] for s in sites).expand(full).reshape(-1, n)
-    log_prior = sum(s["log_prob"] for s in latent).expand(full).reshape(-1, n)[:, 0]
     values = [s["value"].expand(full[:-1] + (1,)).reshape(-1) for s in latent]
-    return joint, log_prior, values[0] if len(values) == 1 else torch.stack(values, -1)
+    return (_sum_log_probs(sites, full), _sum_log_probs(latent, full)[:, 0],
+            values[0] if len(values) == 1 else torch.stack(values, -1))
 
 
 def log_marginal(model, x: torch.Tensor) -> torch.Tensor:
@@ -63,10 +69,10 @@ def log_marginal(model, x: torch.Tensor) -> torch.Tensor:
 def exact_elbo(model, guide, x: torch.Tensor) -> torch.Tensor:
     """Exact ``E_q[log p(x, z) − log q(z | x)]`` per data point, summing over q's support."""
     guide_trace = _enumerated_trace(guide, x)
-    log_q = _sum_log_probs(guide_trace, x.shape[0])
+    log_q = _table(guide_trace)
     replayed = poutine.replay(model, trace=guide_trace)
     with poutine.block(), split_bits():
         model_trace = poutine.trace(replayed).get_trace(x)
     model_trace.compute_log_prob()
-    log_p = _sum_log_probs(model_trace, x.shape[0])
+    log_p = _table(model_trace)
     return (log_q.exp() * (log_p - log_q)).sum(0)

@@ -417,28 +417,18 @@ def _check_triples(file: _IntegerFile, first_line: int, doc: np.ndarray, word: n
                    vocabulary_from: str) -> None:
     """Counts positive, 1-based ids within their ranges, no (document, word) pair twice; entry i is on
     line ``first_line + i`` (0-based)."""
-    bad = _first(count < 1)
-    if bad is not None:
-        line = first_line + bad
-        raise file.fail(
-            line, f"count {count[bad]} in {_quote(file.line(line))}, counts must be positive integers"
-        )
-    bad = _first((word < 1) | (word > vocabulary_size))
-    if bad is not None:
-        line = first_line + bad
-        raise file.fail(
-            line,
-            f"word id {word[bad]} in {_quote(file.line(line))} is outside 1..{vocabulary_size} "
-            f"(1-based ids; {vocabulary_from})",
-        )
-    bad = _first((doc < 1) | (doc > num_documents))
-    if bad is not None:
-        line = first_line + bad
-        raise file.fail(
-            line,
-            f"document id {doc[bad]} in {_quote(file.line(line))} is outside 1..{num_documents} "
-            f"(1-based ids; {documents_from})",
-        )
+    checks = (
+        (count, count < 1, lambda v, q: f"count {v} in {q}, counts must be positive integers"),
+        (word, (word < 1) | (word > vocabulary_size),
+         lambda v, q: f"word id {v} in {q} is outside 1..{vocabulary_size} (1-based ids; {vocabulary_from})"),
+        (doc, (doc < 1) | (doc > num_documents),
+         lambda v, q: f"document id {v} in {q} is outside 1..{num_documents} (1-based ids; {documents_from})"),
+    )
+    for values, wrong, message in checks:
+        bad = _first(wrong)
+        if bad is not None:
+            line = first_line + bad
+            raise file.fail(line, message(values[bad], _quote(file.line(line))))
     repeat = _first_repeat((doc - 1) * vocabulary_size + (word - 1))
     if repeat is not None:
         i, j = repeat

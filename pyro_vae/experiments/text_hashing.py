@@ -41,6 +41,7 @@ from pyro_vae.data import load_text_corpus, topic_corpus
 from pyro_vae.documents import DocumentLength
 from pyro_vae.errors import ConfigError
 from pyro_vae.evaluation import elbo_per_point
+from pyro_vae.families import Multinomial
 from pyro_vae.results import Claim, Results
 
 from .multirun import run_on_device
@@ -126,7 +127,7 @@ def check_config(config: Config) -> None:
     if not config.depths or any(isinstance(d, bool) or not isinstance(d, int) or d < 0 for d in config.depths):
         raise ConfigError(f"depths must be non-negative ints, got {config.depths}")
     _, train, _ = load_corpus(config)
-    models.TextVAE(train.shape[1], 1).observation.check_support(train, "training documents")
+    Multinomial().check_support(train, "training documents")
 
 
 def nelbo(model, guide, x: torch.Tensor, samples: int, chunk: int = 250) -> float:
