@@ -20,6 +20,7 @@ import textwrap
 from typing import NoReturn
 
 from pyro_vae import experiments
+from pyro_vae.allocator import retain_freed_memory
 from pyro_vae.errors import PyroVAEError
 
 PROG = "pyro-vae"
@@ -273,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``pyro-vae``; returns the exit status."""
     try:
         args = build_parser().parse_args(argv)
+        retain_freed_memory()
         if args.command == "list":
             print(list_table())
         elif args.command == "bench":

@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 import re
 
+import pyro
 import pyro.distributions as dist
+import pyro.optim
 import pytest
 import torch
 from conftest import e1_pair
@@ -23,7 +25,7 @@ from pyro_vae.data import gmm_toy
 from pyro_vae.enumeration import log_marginal
 from pyro_vae.errors import ConfigError, DataError, DivergenceError, PairingError
 from pyro_vae.families import Bernoulli, Family, Gaussian, Poisson
-from pyro_vae.training import check_data, fit, fit_max_likelihood
+from pyro_vae.training import check_data, fit, fit_max_likelihood, make_optimiser
 
 N = 16
 
@@ -241,6 +243,31 @@ def test_huge_learning_rate_stops_with_divergence_error(data, lr):
     ref_model, ref_guide, ref_run = _sgd_run(data, lr, steps=step - 1)
     ref_run()
     assert_same(snapshot(model, guide), snapshot(ref_model, ref_guide))
+
+
+@pytest.mark.parametrize("name, pyro_optim", [("adam", pyro.optim.Adam), ("clipped_adam", pyro.optim.ClippedAdam),
+                                              ("sgd", pyro.optim.SGD)])
+def test_shared_optimiser_follows_pyros_per_parameter_optimisers(data, name, pyro_optim):
+    """One torch optimiser over all parameters takes the steps Pyro's one-per-parameter
+    ``PyroOptim`` takes, from the same start on the same draws."""
+    runs = []
+    for optimizer in (name, pyro_optim({"lr": 0.01})):
+        pyro.clear_param_store()
+        model, guide = make_pair(data, learn_sigma=True)
+        fit(model, guide, data.x, "enum", steps=20, lr=0.01, optimizer=optimizer, seed=3, batch_size=5)
+        runs.append(snapshot(model, guide))
+    for a, b in zip(*runs):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_shared_optimiser_takes_parameters_as_they_appear():
+    first, late = nn.Parameter(torch.ones(2)), nn.Parameter(torch.ones(3))
+    optimiser = make_optimiser("sgd", lr=0.5)
+    first.grad = torch.ones(2)
+    optimiser([first])
+    first.grad, late.grad = torch.ones(2), torch.full((3,), 2.0)
+    optimiser([first, late])
+    assert torch.equal(first.detach(), torch.zeros(2)) and torch.equal(late.detach(), torch.zeros(3))
 
 
 # --------------------------------------------------------------------------------------------

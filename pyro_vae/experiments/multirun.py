@@ -20,6 +20,8 @@ import pyro
 import torch
 from tqdm import tqdm
 
+from ..allocator import retain_freed_memory
+
 T = TypeVar("T")
 A = TypeVar("A")
 
@@ -70,7 +72,7 @@ def run_tasks(
             return results
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_single_threaded
+            max_workers=workers, mp_context=context, initializer=_worker_setup
         ) as pool:
             futures = {pool.submit(call): i for i, call in enumerate(calls)}
             results: list = [None] * len(calls)
@@ -112,8 +114,10 @@ def _seeded(task: Callable[[A], T], argument: A, seed: int) -> T:
     return task(argument)
 
 
-def _single_threaded() -> None:
+def _worker_setup() -> None:
+    """One torch thread per worker, and freed memory kept for reuse (:mod:`pyro_vae.allocator`)."""
     torch.set_num_threads(1)
+    retain_freed_memory()
 
 
 def quartiles(values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
