@@ -50,8 +50,10 @@ _COLUMNS = (
     ("regime", "regime"),
     ("objective", "objective"),
     ("library_ms", "library (ms/step)"),
+    ("library_jit_ms", "library, jit (ms/step)"),
     ("hand_written_ms", "hand-written (ms/step)"),
     ("ratio", "ratio"),
+    ("jit_ratio", "ratio, jit"),
     ("loss_difference", "|loss difference| (nats)"),
 )
 
@@ -141,10 +143,10 @@ class HandWrittenE1(nn.Module):
         return step
 
 
-def _library_step_fn(model, guide, objective: str, lr: float, num_particles: int = 1
+def _library_step_fn(model, guide, objective: str, lr: float, num_particles: int = 1, jit: bool = False
                      ) -> Callable[[torch.Tensor], float]:
     """A training step ``rows -> loss`` exactly as :func:`~pyro_vae.fit` takes it."""
-    elbo = make_objective(objective, num_particles)
+    elbo = make_objective(objective, num_particles, jit=jit)
     optim = make_optimiser("adam", lr)
     history = History(objective=objective)
     counter = iter(range(1, 2**62))
@@ -153,6 +155,27 @@ def _library_step_fn(model, guide, objective: str, lr: float, num_particles: int
         return _guarded_step(elbo, optim, model, guide, rows, next(counter), history)
 
     return step
+
+
+def _timed_paths(paths: dict, batches, steps: int, repeats: int, warmup: int) -> dict[str, float]:
+    """Median milliseconds per step of each path; the paths take turns, ``repeats`` times."""
+    for step in paths.values():
+        for i in range(warmup):
+            step(batches[i % len(batches)])
+    seconds = {path: [] for path in paths}
+    for _ in range(repeats):
+        for path, step in paths.items():
+            seconds[path].append(_time_per_step(step, batches, steps))
+    return {path: 1e3 * statistics.median(values) for path, values in seconds.items()}
+
+
+def _ratios(ms: dict[str, float]) -> dict:
+    """The library's times (uncompiled and ``jit=True``) beside the hand-written step's."""
+    row = {"library_ms": ms["library"], "hand_written_ms": ms["hand_written"],
+           "ratio": ms["library"] / ms["hand_written"]}
+    if "library_jit" in ms:
+        row.update(library_jit_ms=ms["library_jit"], jit_ratio=ms["library_jit"] / ms["hand_written"])
+    return row
 
 
 def _time_per_step(step, batches, steps: int) -> float:
@@ -195,8 +218,9 @@ def bench_gmm(
         the CPUs this process may use. On a machine busy with other work, fewer threads than
         CPUs avoid timing the contention between threads instead of the step.
 
-    Each row: ``regime``, ``objective``, ``library_ms`` and ``hand_written_ms`` (median time
-    per step in milliseconds), ``ratio`` (library / hand-written), ``loss`` (the library's loss
+    Each row: ``regime``, ``objective``, ``library_ms``, ``library_jit_ms`` (``jit=True``) and
+    ``hand_written_ms`` (median time per step in milliseconds), ``ratio`` and ``jit_ratio``
+    (library / hand-written), ``loss`` (the library's loss
     of the first batch at the initial parameters, nats summed over the batch), and
     ``loss_difference``, the absolute difference between that loss and the hand-written one
     at the same parameters (``enum`` only: the ``elbo`` losses are single-sample estimates, so
@@ -231,28 +255,18 @@ def bench_gmm(
             pyro.set_rng_seed(seed)
             model = GaussianMixture(centres, config.sigma)
             guide = FactorisedBernoulli(centres.shape[1], 2, config.hidden)
-            hand = HandWrittenE1(model, guide)
-            library_step = _library_step_fn(model, guide, objective, config.lr)
-            hand_step = hand.step_fn(objective, config.lr)
-
+            paths = {"library": _library_step_fn(model, guide, objective, config.lr),
+                     "library_jit": _library_step_fn(model, guide, objective, config.lr, jit=True),
+                     "hand_written": HandWrittenE1(model, guide).step_fn(objective, config.lr)}
             # The first step of each path starts from the same parameters.
-            library_loss, hand_loss = library_step(batches[0]), hand_step(batches[0])
-            for i in range(1, warmup):
-                library_step(batches[i % len(batches)])
-                hand_step(batches[i % len(batches)])
-            library_s, hand_s = [], []
-            for _ in range(repeats):
-                library_s.append(_time_per_step(library_step, batches, steps))
-                hand_s.append(_time_per_step(hand_step, batches, steps))
-            library_ms, hand_ms = 1e3 * statistics.median(library_s), 1e3 * statistics.median(hand_s)
+            first = {path: step(batches[0]) for path, step in paths.items() if path != "library_jit"}
+            ms = _timed_paths(paths, batches, steps, repeats, warmup)
             rows.append({
                 "regime": f"E1 gmm, batch {batch_size}",
                 "objective": objective,
-                "library_ms": library_ms,
-                "hand_written_ms": hand_ms,
-                "ratio": library_ms / hand_ms,
-                "loss": library_loss,
-                "loss_difference": abs(library_loss - hand_loss) if objective == "enum" else None,
+                **_ratios(ms),
+                "loss": first["library"],
+                "loss_difference": abs(first["library"] - first["hand_written"]) if objective == "enum" else None,
                 "threads": threads,
             })
     finally:
@@ -264,8 +278,10 @@ VAE_COLUMNS = (
     ("regime", "regime"),
     ("objective", "objective"),
     ("library_ms", "library (ms/step)"),
+    ("library_jit_ms", "library, jit (ms/step)"),
     ("hand_written_ms", "hand-written (ms/step)"),
     ("ratio", "ratio"),
+    ("jit_ratio", "ratio, jit"),
     ("stock", "stock Pyro"),
     ("stock_ms", "stock (ms/step)"),
     ("stock_over_library", "stock / library"),

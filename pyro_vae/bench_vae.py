@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import resource
-import statistics
 import time
 
 import pyro
@@ -29,9 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .bench import _library_step_fn, _time_per_step
+from .bench import _library_step_fn, _ratios, _timed_paths
 from .errors import ConfigError
 from .families import Bernoulli
+from .objectives import COMPILED
 
 REGIMES = {
     "bernoulli": {"description": "784-400-50 Bernoulli VAE, batch 128", "batch_size": 128,
@@ -139,10 +139,6 @@ def _stock_step(model, guide, objective: str, k: int):
     return svi.step
 
 
-def _median_ms(step, batches, steps: int, repeats: int) -> float:
-    return 1e3 * statistics.median(_time_per_step(step, batches, steps) for _ in range(repeats))
-
-
 def bench_regimes(steps: int, repeats: int, warmup: int = 5, seed: int = 0) -> list[dict]:
     """One row per regime and objective: ``library_ms``, ``hand_written_ms``, ``stock_ms`` (median
     ms per step), ``ratio`` (library / hand-written) and ``stock_over_library``."""
@@ -150,23 +146,20 @@ def bench_regimes(steps: int, repeats: int, warmup: int = 5, seed: int = 0) -> l
     for regime, spec in REGIMES.items():
         for objective, k in spec["particles"].items():
             paths = {}
-            for path in ("library", "hand_written", "stock"):  # each from the same weights
+            for path in ("library", "library_jit", "hand_written", "stock"):  # each from the same weights
+                if path == "library_jit" and objective not in COMPILED:
+                    continue
                 pyro.clear_param_store()
                 model, guide, x = regime_pair(regime, seed)
-                if path == "library":
-                    paths[path] = _library_step_fn(model, guide, objective, LR, k)
+                if path.startswith("library"):
+                    paths[path] = _library_step_fn(model, guide, objective, LR, k, jit=path == "library_jit")
                 elif path == "stock":
                     paths[path] = _stock_step(model, guide, objective, k)
                 else:
                     paths[path] = HandWrittenVAE(regime, model, guide).step_fn(objective, k)
-            batches = list(x.split(spec["batch_size"]))
-            for step in paths.values():
-                for i in range(warmup):
-                    step(batches[i % len(batches)])
-            ms = {path: _median_ms(step, batches, steps, repeats) for path, step in paths.items()}
+            ms = _timed_paths(paths, list(x.split(spec["batch_size"])), steps, repeats, warmup)
             rows.append({
-                "regime": spec["description"], "objective": f"{objective} (K={k})",
-                "library_ms": ms["library"], "hand_written_ms": ms["hand_written"], "ratio": ms["library"] / ms["hand_written"],
+                "regime": spec["description"], "objective": f"{objective} (K={k})", **_ratios(ms),
                 "stock": f"{STOCK[objective]} (K={k})", "stock_ms": ms["stock"],
                 "stock_over_library": ms["stock"] / ms["library"],
             })

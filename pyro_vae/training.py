@@ -114,6 +114,7 @@ def fit(
     num_particles: int = 1,
     beta: float = 1.0,
     estimator: str = "standard",
+    jit: bool = False,
     seed: int | None = None,
     device: str | torch.device | None = None,
     freeze: Iterable[nn.Module] = (),
@@ -130,6 +131,8 @@ def fit(
     :param num_particles: Monte-Carlo particles per step (K for ``iwae``).
     :param beta: weight of the latent terms (β-VAE); only with a named objective.
     :param estimator: the gradient estimator of ``iwae``: ``standard``, ``stl`` or ``dreg``.
+    :param jit: compile ``elbo`` or ``enum`` with Pyro's ``Jit*`` ELBOs, once per mini-batch
+        shape (see :func:`~pyro_vae.objectives.make_objective`).
     :param seed: seeds Pyro, torch and the mini-batch order.
     :param device: moves model, guide and data there ("cpu", "cuda").
     :param freeze: modules whose parameters stay fixed (seed 000 §4.1 pre-trains the encoder
@@ -159,10 +162,11 @@ def fit(
         raise ConfigError(f"lr must be a positive number, got {lr!r}")
     if isinstance(objective, str):
         objective_name = objective
-        elbo = make_objective(objective, num_particles=num_particles, beta=beta, estimator=estimator)
+        elbo = make_objective(objective, num_particles=num_particles, beta=beta, estimator=estimator, jit=jit)
     elif isinstance(objective, ELBO):
-        if beta != 1.0 or num_particles != 1 or estimator != "standard":
-            raise ConfigError("beta=, num_particles= and estimator= apply to named objectives; set them on your ELBO")
+        if beta != 1.0 or num_particles != 1 or estimator != "standard" or jit:
+            raise ConfigError("beta=, num_particles=, estimator= and jit= apply to named objectives; set them on "
+                              "your ELBO")
         objective_name, elbo = type(objective).__name__, objective
     else:
         raise ConfigError(f"objective must be a name or a pyro.infer.ELBO, got {type(objective).__name__}")

@@ -22,9 +22,11 @@ from pyro_vae.data import gmm_centres, gmm_toy
 from pyro_vae.errors import ConfigError
 from pyro_vae.objectives import make_objective
 
+JIT_FIELDS = {"library_jit_ms", "jit_ratio"}  # objectives with a compiled form (elbo, enum)
 VAE_FIELDS = {"regime", "objective", "library_ms", "hand_written_ms", "ratio", "stock", "stock_ms",
               "stock_over_library"}
-FIELDS = {"regime", "objective", "library_ms", "hand_written_ms", "ratio", "loss", "loss_difference", "threads"}
+FIELDS = {"regime", "objective", "library_ms", "hand_written_ms", "ratio", "loss", "loss_difference", "threads",
+          *JIT_FIELDS}
 
 
 @pytest.fixture(scope="module")
@@ -113,9 +115,10 @@ def test_bench_rows_have_the_expected_fields(rows):
     for row in rows:
         assert set(row) == FIELDS
         assert row["regime"] == "E1 gmm, batch 1000"
-        for key in ("library_ms", "hand_written_ms", "ratio"):
+        for key in ("library_ms", "library_jit_ms", "hand_written_ms", "ratio", "jit_ratio"):
             assert math.isfinite(row[key]) and row[key] > 0, (key, row[key])
         assert row["ratio"] == pytest.approx(row["library_ms"] / row["hand_written_ms"])
+        assert row["jit_ratio"] == pytest.approx(row["library_jit_ms"] / row["hand_written_ms"])
         assert math.isfinite(row["loss"]) and row["threads"] >= 1
 
 
@@ -160,7 +163,7 @@ def test_cli_bench_quick_writes_json(tmp_path, capsys):
     assert printed.splitlines()[-1] == f"out: {out}"
     assert [row["objective"] for row in record["vae_rows"]] == ["elbo (K=1)", "iwae (K=10)", "elbo (K=100)",
                                                                 "iwae (K=100)"]
-    assert set(record["vae_rows"][0]) == VAE_FIELDS
+    assert [set(row) for row in record["vae_rows"]] == [VAE_FIELDS | JIT_FIELDS, VAE_FIELDS] * 2
     assert record["likelihood"]["samples"] == 5000 and record["likelihood"]["points"] == 20
     assert "stock / library" in printed and "peak memory" in printed
 

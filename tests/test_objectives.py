@@ -10,6 +10,7 @@ within 3 standard errors, the standard errors being measured from independent re
 from __future__ import annotations
 
 import math
+import warnings
 from statistics import NormalDist
 
 import pyro
@@ -17,7 +18,10 @@ import pytest
 import torch
 from conftest import e1_log_joint, e1_log_lik, e1_log_q, e1_pair
 from pyro import poutine
+from pyro_vae.guides import DiagonalGaussian
+from pyro_vae.models import VAE1
 
+from pyro_vae import fit
 from pyro_vae.errors import ConfigError
 from pyro_vae.objectives import OBJECTIVES, make_objective
 
@@ -338,3 +342,57 @@ def test_beta_weights_the_kl_term_of_edf_vaes(family, name):
         z = trace.nodes["z"]["value"]
         kl = (q.log_prob(z) - model.prior.log_prob(z)).sum().item()
     assert loss(3.0) - loss(1.0) == pytest.approx(2.0 * kl, rel=1e-5)
+
+
+# --------------------------------------------------------------------------------------------
+# jit=True: Pyro's compiled ELBOs, one trace per data shape.
+# --------------------------------------------------------------------------------------------
+
+
+def _trained(jit: bool, beta: float):
+    """A short seeded ``elbo`` fit of a small VAE-1 with mini-batches of 12 and 8 rows."""
+    pyro.clear_param_store()
+    torch.manual_seed(1)
+    model, guide, x = VAE1(5, 2, hidden=(7,)), DiagonalGaussian(5, 2, hidden=(7,)), torch.randn(20, 5)
+    fit(model, guide, x, "elbo", steps=6, batch_size=12, lr=0.01, num_particles=3, beta=beta, jit=jit, seed=0)
+    return [p.detach().clone() for m in (model, guide) for p in m.parameters()]
+
+
+@pytest.mark.parametrize("beta", [1.0, 2.0])
+def test_jit_training_follows_the_uncompiled_one(beta):
+    """Same seed, same draws: the compiled objective takes the uncompiled one's steps, across
+    the two mini-batch shapes (12 and 8 rows), so each shape has its own trace."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no fallback: the traces are used
+        compiled_run = _trained(True, beta)
+    for compiled, eager in zip(compiled_run, _trained(False, beta)):
+        torch.testing.assert_close(compiled, eager, rtol=1e-6, atol=1e-8)
+
+
+def test_jit_enum_on_the_e1_pair_equals_the_hand_written_exact_elbo(pair):
+    model, guide, x = pair
+    objective = make_objective("enum", jit=True)
+    for rows in (x, x[:7]):
+        value = objective.differentiable_loss(model, guide, rows).item()  # the compiled trace
+        assert value == pytest.approx(-hand_elbo(model, guide, rows).sum().item(), rel=1e-10)
+    assert [type(o) for o in objective._by_shape.values()] == [pyro.infer.JitTraceEnum_ELBO] * 2
+
+
+def test_jit_falls_back_with_a_warning_when_tracing_fails(pair):
+    model, guide, x = pair
+
+    def untraceable_model(x):
+        if torch.jit.is_tracing():
+            raise RuntimeError("this model refuses to be traced")
+        return model(x)
+
+    objective = make_objective("enum", jit=True)
+    with pytest.warns(RuntimeWarning, match="not compiling 'enum'.*refuses to be traced.*uncompiled"):
+        value = objective.loss(untraceable_model, guide, x)
+    assert value == pytest.approx(-hand_elbo(model, guide, x).sum().item(), rel=1e-10)
+
+
+@pytest.mark.parametrize("name", ["meanfield", "iwae", "tracegraph", "disarm"])
+def test_jit_for_an_objective_without_a_compiled_form_is_a_config_error(name):
+    with pytest.raises(ConfigError, match=f"jit=True: '{name}' has no compiled form"):
+        make_objective(name, jit=True)
