@@ -25,7 +25,14 @@ from pyro_vae.data import gmm_toy
 from pyro_vae.enumeration import log_marginal
 from pyro_vae.errors import ConfigError, DataError, DivergenceError, PairingError
 from pyro_vae.families import Bernoulli, Family, Gaussian, Poisson
-from pyro_vae.training import check_data, fit, fit_max_likelihood, make_optimiser
+from pyro_vae.training import (
+    JIT_MIN_STEPS,
+    _compiles_by_default,
+    check_data,
+    fit,
+    fit_max_likelihood,
+    make_optimiser,
+)
 
 N = 16
 
@@ -370,3 +377,37 @@ def test_data_of_another_dtype_is_a_data_error():
     model, guide, x = e1_pair(16, seed=0)
     with pytest.raises(DataError, match=r"x has dtype torch.float64 but GaussianMixture_\d+ has parameters of dtype torch.float32"):
         fit(model, guide, x.double(), "enum", steps=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Compiling by default: the library's own models and guides, long runs, compiled objectives.
+# --------------------------------------------------------------------------------------------
+
+
+def _compiled(model, guide, x, **options) -> bool:
+    return fit(model, guide, x, **{"objective": "enum", "steps": 1, "seed": 0, **options}).compiled
+
+
+def test_fit_compiles_the_librarys_own_pair_for_long_runs(data):
+    model, guide = make_pair(data)
+    assert _compiles_by_default("enum", "standard", model, guide, JIT_MIN_STEPS)
+    assert not _compiles_by_default("enum", "standard", model, guide, JIT_MIN_STEPS - 1)
+    assert not _compiles_by_default("meanfield", "standard", model, guide, JIT_MIN_STEPS)
+    assert not _compiles_by_default("iwae", "dreg", model, guide, JIT_MIN_STEPS)
+    assert not _compiles_by_default("enum", "standard", lambda x: model(x), guide, JIT_MIN_STEPS)
+    assert fit(model, guide, data.x, "enum", steps=JIT_MIN_STEPS, lr=1e-3, seed=0).compiled
+
+
+def test_fit_jit_option_overrides_the_default(data):
+    model, guide = make_pair(data)
+    assert not _compiled(model, guide, data.x)
+    assert _compiled(model, guide, data.x, jit=True)
+    assert _compiled(lambda x: model(x), guide, data.x, jit=True)  # a user's function: on request
+    assert not _compiled(model, guide, data.x, jit=False, steps=JIT_MIN_STEPS)
+
+
+@pytest.mark.parametrize("jit", [1, "yes"])
+def test_fit_refuses_a_jit_that_is_not_a_bool(data, jit):
+    model, guide = make_pair(data)
+    with pytest.raises(ConfigError, match="jit must be True, False or None"):
+        fit(model, guide, data.x, "enum", steps=1, jit=jit)

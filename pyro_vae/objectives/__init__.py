@@ -35,7 +35,7 @@ from pyro_vae.errors import ConfigError
 
 from .beta import scale_latents
 from .disarm import DisARM
-from .iwae import ESTIMATORS, IWAE
+from .iwae import ESTIMATORS, IWAE, JitIWAE
 
 OBJECTIVES = {
     "elbo": "Trace_ELBO: Monte-Carlo ELBO (reparameterised or score-function gradients)",
@@ -112,9 +112,10 @@ class _Compiled(_Adapted):
     used: that shape runs uncompiled, with a warning.
     """
 
-    def __init__(self, make_inner, beta: float, name: str):
-        super().__init__(make_inner(), beta, name)
-        self._make_inner, self._by_shape, self._adapted = make_inner, {}, {}
+    def __init__(self, make_compiled, make_uncompiled, beta: float, name: str):
+        super().__init__(make_compiled(), beta, name)
+        self._make_compiled, self._make_uncompiled = make_compiled, make_uncompiled
+        self._by_shape, self._adapted = {}, {}
 
     def _adapt(self, model, guide):
         # Pyro's traces are keyed on id(model): wrap each pair once, and keep it alive.
@@ -131,8 +132,7 @@ class _Compiled(_Adapted):
         return self._by_shape[key]
 
     def _checked_trace(self, model, guide, args, kwargs) -> ELBO:
-        compiled, eager = self._make_inner(), _EAGER[type(self.inner)](
-            num_particles=self.num_particles, max_plate_nesting=self.max_plate_nesting, vectorize_particles=True)
+        compiled, eager = self._make_compiled(), self._make_uncompiled()
         adapted = self._adapt(model, guide)
         devices = [a.device for a in args if torch.is_tensor(a) and a.device.type == "cuda"][:1]
         try:
@@ -182,11 +182,14 @@ def _set_rng_state(state, devices) -> None:
         torch.cuda.set_rng_state(s, d)
 
 
-#: The objectives with a compiled form (``jit=True``): Pyro's ``Jit*`` ELBOs. Not ``meanfield``:
-#: pyro-ppl 1.9.2's ``JitTraceMeanField_ELBO`` gives other values than ``TraceMeanField_ELBO``
-#: on the same draws (89.67 vs 88.04 nats for a small VAE-1), so its check would always fail.
-COMPILED = {"elbo": infer.JitTrace_ELBO, "enum": infer.JitTraceEnum_ELBO}
-_EAGER = {infer.JitTrace_ELBO: infer.Trace_ELBO, infer.JitTraceEnum_ELBO: infer.TraceEnum_ELBO}
+#: The objectives with a compiled form (``jit=True``), as (compiled, uncompiled) classes. Not
+#: ``meanfield``: pyro-ppl 1.9.2's ``JitTraceMeanField_ELBO`` gives other values than
+#: ``TraceMeanField_ELBO`` on the same draws (89.67 vs 88.04 nats for a small VAE-1).
+COMPILED = {
+    "elbo": (infer.JitTrace_ELBO, infer.Trace_ELBO),
+    "enum": (infer.JitTraceEnum_ELBO, infer.TraceEnum_ELBO),
+    "iwae": (JitIWAE, IWAE),
+}
 
 
 def make_objective(name: str, num_particles: int = 1, beta: float = 1.0, estimator: str = "standard",
@@ -197,8 +200,9 @@ def make_objective(name: str, num_particles: int = 1, beta: float = 1.0, estimat
     :param beta: weight of the latent (KL) terms; 1 is the plain ELBO.
     :param estimator: for ``iwae``, the gradient estimator of reparameterised sites:
         ``standard``, ``stl`` or ``dreg`` (:data:`~pyro_vae.objectives.iwae.ESTIMATORS`).
-    :param jit: compile the objective with Pyro's ``Jit*`` ELBOs (``elbo``, ``enum``:
-        :data:`COMPILED`), once per data shape; each trace is checked once against the
+    :param jit: compile the objective (``elbo``, ``enum`` through Pyro's ``Jit*`` ELBOs;
+        ``iwae`` with ``standard`` or ``stl``: :data:`COMPILED`), once per model, guide and
+        data shape; each trace is checked once against the
         uncompiled loss. As for any Pyro ``Jit*`` ELBO, the model and guide must have static
         structure (no Python branches on tensor values) and take every tensor as an argument.
     """
@@ -218,7 +222,13 @@ def make_objective(name: str, num_particles: int = 1, beta: float = 1.0, estimat
     if jit:
         if name not in COMPILED:
             raise ConfigError(f"jit=True: {name!r} has no compiled form; compiled objectives: {', '.join(COMPILED)}")
-        return _Compiled(lambda: COMPILED[name](**common, ignore_jit_warnings=True), float(beta), name)
+        if estimator == "dreg":
+            raise ConfigError("jit=True: the dreg estimator reweighs gradients by tensor hooks, which a trace "
+                              "does not keep; use estimator='standard' or 'stl', or jit=False")
+        compiled, uncompiled = COMPILED[name]
+        options = dict(num_particles=num_particles, estimator=estimator) if name == "iwae" else common
+        return _Compiled(lambda: compiled(**options, ignore_jit_warnings=True), lambda: uncompiled(**options),
+                         float(beta), name)
     if name == "elbo":
         inner = infer.Trace_ELBO(**common)
     elif name == "meanfield":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import weakref
 from typing import NamedTuple
 
 import pyro
+import pyro.ops.jit
 import torch
 from pyro import poutine
 from pyro.distributions.util import scale_and_mask
@@ -77,6 +79,33 @@ class IWAE(SurrogateELBO):
             _weight_path_gradients(traces[0], torch.softmax(weights.log_w, 0).detach(), k)
         return bound.sum(), surrogate.sum()
 
+
+
+class JitIWAE(IWAE):
+    """:class:`IWAE` with the bound and its surrogate compiled by ``pyro.ops.jit.trace``.
+
+    One instance serves one model, guide and data shape (``make_objective(..., jit=True)``
+    keeps one per shape). Not for ``dreg``, whose tensor hooks a trace does not keep.
+    """
+
+    def __init__(self, num_particles: int = 10, max_plate_nesting: int = 1, estimator: str = "standard",
+                 ignore_jit_warnings: bool = True):
+        if estimator == "dreg":
+            raise ConfigError("JitIWAE: the dreg estimator's tensor hooks are not traced; use IWAE")
+        super().__init__(num_particles, max_plate_nesting, estimator)
+        self.ignore_jit_warnings = ignore_jit_warnings
+        self._compiled = None
+
+    def _surrogate(self, model, guide, args, kwargs):
+        if self._compiled is None:
+            weak_self = weakref.ref(self)
+
+            @pyro.ops.jit.trace(ignore_warnings=self.ignore_jit_warnings)
+            def bound_and_surrogate(*args, **kwargs):
+                return IWAE._surrogate(weak_self(), model, guide, args, kwargs)
+
+            self._compiled = bound_and_surrogate
+        return self._compiled(*args, **kwargs)
 
 def particle_traces(model, guide, args, kwargs, num_particles, max_plate_nesting=1):
     """One vectorised run of ``guide`` and of ``model`` replayed on its samples, with
