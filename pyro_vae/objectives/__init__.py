@@ -16,7 +16,8 @@ Binary codes (:func:`~pyro_vae.bits.sample_bits`) are one site for every objecti
 which samples them bit by bit under :class:`~pyro_vae.bits.split_bits` so Pyro can enumerate.
 
 ``beta`` weights the latent terms of model and guide (seed 003's β-VAE) through the
-:class:`~pyro_vae.objectives.beta.scale_latents` handler, for every objective.
+:class:`~pyro_vae.objectives.beta.scale_latents` handler, for every objective. ``jit=True``
+compiles ``elbo``, ``enum`` and ``iwae`` (:data:`COMPILED`).
 """
 
 from __future__ import annotations
@@ -103,13 +104,14 @@ class _Adapted(ELBO):
 
 
 class _Compiled(_Adapted):
-    """:class:`_Adapted` over one of Pyro's ``Jit*`` ELBOs, compiled once per shape of the data.
+    """:class:`_Adapted` over a compiled ELBO (:data:`COMPILED`), traced once per model, guide
+    and shape of the data.
 
     ``pyro.ops.jit`` keys its traces on the number of arguments, and a trace fixes the plate
     sizes, so a shorter last mini-batch gets its own. Before a trace is used, its loss is
-    compared with the uncompiled objective's on the same random draws; a trace that differs
-    (a model whose Python control flow depends on tensor values) or fails to compile is not
-    used: that shape runs uncompiled, with a warning.
+    compared with the uncompiled objective's on the same random draws; a trace that fails or
+    differs is not used: that shape runs uncompiled, with a warning. The check cannot see a
+    Python branch on tensor values that a later mini-batch would take the other way.
     """
 
     def __init__(self, make_compiled, make_uncompiled, beta: float, name: str):
@@ -139,17 +141,17 @@ class _Compiled(_Adapted):
             with torch.random.fork_rng(devices=devices), warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.trace, still in 2.x
                 compiled.differentiable_loss(*adapted, *args, **kwargs)  # traces
-                state = _rng_state(devices)
-                value = compiled.differentiable_loss(*adapted, *args, **kwargs).item()
-                _set_rng_state(state, devices)
-                expected = eager.differentiable_loss(*adapted, *args, **kwargs).item()
+                with torch.random.fork_rng(devices=devices):
+                    value = compiled.differentiable_loss(*adapted, *args, **kwargs).item()
+                expected = eager.differentiable_loss(*adapted, *args, **kwargs).item()  # the same draws
         except Exception as e:  # noqa: BLE001 -- any failure to trace means: run uncompiled
             reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
         else:
             if math.isclose(value, expected, rel_tol=1e-4, abs_tol=1e-4):
                 return compiled
             reason = f"the compiled loss {value:.6g} differs from the uncompiled {expected:.6g}"
-        warnings.warn(f"jit: not compiling {self.name!r} for inputs of shapes {key_text(args)} ({reason}); "
+        shapes = ", ".join(str(tuple(a.shape)) if torch.is_tensor(a) else repr(a) for a in args)
+        warnings.warn(f"jit: not compiling {self.name!r} for inputs of shapes {shapes} ({reason}); "
                       "running it uncompiled", RuntimeWarning, stacklevel=2)
         return eager
 
@@ -166,20 +168,6 @@ class _Compiled(_Adapted):
 
     def __repr__(self):
         return super().__repr__()[:-1] + ", jit=True)"
-
-
-def key_text(args) -> str:
-    return ", ".join(str(tuple(a.shape)) if torch.is_tensor(a) else repr(a) for a in args)
-
-
-def _rng_state(devices):
-    return torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in devices]
-
-
-def _set_rng_state(state, devices) -> None:
-    torch.set_rng_state(state[0])
-    for d, s in zip(devices, state[1]):
-        torch.cuda.set_rng_state(s, d)
 
 
 #: The objectives with a compiled form (``jit=True``), as (compiled, uncompiled) classes. Not
@@ -202,9 +190,9 @@ def make_objective(name: str, num_particles: int = 1, beta: float = 1.0, estimat
         ``standard``, ``stl`` or ``dreg`` (:data:`~pyro_vae.objectives.iwae.ESTIMATORS`).
     :param jit: compile the objective (``elbo``, ``enum`` through Pyro's ``Jit*`` ELBOs;
         ``iwae`` with ``standard`` or ``stl``: :data:`COMPILED`), once per model, guide and
-        data shape; each trace is checked once against the
-        uncompiled loss. As for any Pyro ``Jit*`` ELBO, the model and guide must have static
-        structure (no Python branches on tensor values) and take every tensor as an argument.
+        data shape; each trace is checked once against the uncompiled loss. As for any Pyro
+        ``Jit*`` ELBO, the model and guide must have static structure (no Python branches on
+        tensor values) and take every tensor as an argument.
     """
     if name not in OBJECTIVES:
         raise ConfigError(f"unknown objective {name!r}; expected one of {', '.join(OBJECTIVES)}")
