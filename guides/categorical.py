@@ -43,9 +43,8 @@ class ExactPosterior(PyroModule):
         """
         prior = self.model.prior
         codes = prior.enumerate_support(expand=False).reshape(-1)
-        with torch.no_grad():
-            logits = prior.log_prob(codes) + self.model.likelihood(codes).log_prob(x.unsqueeze(-2))
-        return dist.Categorical(logits=logits)
+        logits = prior.log_prob(codes) + self.model.likelihood(codes).log_prob(x.unsqueeze(-2))
+        return dist.Categorical(logits=logits.detach())  # detach, not no_grad: a jit trace keeps it
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         posterior = self.posterior(x)

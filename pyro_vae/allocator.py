@@ -31,8 +31,8 @@ def retain_freed_memory() -> bool:
 
     Returns whether the setting is in force: ``False`` where the C library is not glibc
     (macOS, Windows, musl), which is harmless. Idempotent; it changes the whole process, so
-    the command line, its worker processes and :func:`pyro_vae.bench` call it, and the library
-    never does so on import. In a notebook, call it once before training.
+    the command line (``pyro-vae run``, ``pyro-vae bench``) and its worker processes call it,
+    and the library never does so on import. In a notebook, call it once before training.
     """
     global _applied
     if _applied:

@@ -47,8 +47,8 @@ class History:
 
     ``elbo[i]`` is the objective's value at ``steps[i]`` in nats per data point (the negated
     loss of that mini-batch divided by its size); ``evaluations`` holds ``{"step": s, ...}``
-    rows from the ``evaluate`` callback; ``compiled`` says whether the objective ran compiled
-    (``jit``).
+    rows from the ``evaluate`` callback; ``compiled`` says whether every mini-batch shape ran
+    compiled (``jit``).
     """
 
     steps: list[int] = field(default_factory=list)
@@ -91,11 +91,30 @@ def _check_dtype(x, *modules) -> None:
             )
 
 
-def _compiles_by_default(objective: str, estimator: str, model, guide, steps: int) -> bool:
+def _compiles_by_default(objective: str, estimator: str, model, guide, steps: int, freeze=()) -> bool:
     """``fit``'s default for ``jit``: a trace is only as correct as the model is static, which
-    is known for the library's own classes; compiling takes 0.4–2 s, repaid over many steps."""
-    return (objective in COMPILED and estimator != "dreg" and steps >= JIT_MIN_STEPS
-            and all(type(fn).__module__.startswith("pyro_vae.") for fn in (model, guide)))
+    is known for the library's own code; compiling takes 0.4–2 s, repaid over many steps. Not
+    with frozen modules: Pyro's traces fail on parameters frozen after registration."""
+    return (objective in COMPILED and estimator != "dreg" and steps >= JIT_MIN_STEPS and not freeze
+            and _library_code(model) and _library_code(guide))
+
+
+def _library_code(fn) -> bool:
+    """Whether ``fn`` is a module built only of the library's classes, torch's layers and the
+    library's functions (a guide's ``input_transform``), so that its structure is static."""
+    if not isinstance(fn, nn.Module):
+        return False
+    for module in fn.modules():
+        cls = type(module)
+        if cls.__module__ == "pyro.nn.module":  # PyroModule[C] made by to_pyro_module_: judge C
+            cls = cls.__mro__[1]
+        if not cls.__module__.startswith(("pyro_vae.", "torch.nn.")):
+            return False
+        functions = [v for v in vars(module).values()
+                     if callable(v) and not isinstance(v, (nn.Module, type, torch.distributions.Distribution))]
+        if not all(getattr(f, "__module__", "").startswith("pyro_vae.") for f in functions):
+            return False
+    return True
 
 
 def _frozen_parameters(freeze) -> list[nn.Parameter]:
@@ -145,8 +164,9 @@ def fit(
     :param estimator: the gradient estimator of ``iwae``: ``standard``, ``stl`` or ``dreg``.
     :param jit: compile the objective once per mini-batch shape (``elbo``, ``enum`` and ``iwae``
         but ``dreg``; see :func:`~pyro_vae.objectives.make_objective`). By default (``None``)
-        only where it is known to be correct and to pay: the library's own models and guides,
-        whose structure is static, for runs of at least :data:`JIT_MIN_STEPS` steps.
+        only where it is known to be correct and to pay: models and guides built only of the
+        library's own code, whose structure is static, without ``freeze``, for runs of at least
+        :data:`JIT_MIN_STEPS` steps.
     :param seed: seeds Pyro, torch and the mini-batch order.
     :param device: moves model, guide and data there ("cpu", "cuda").
     :param freeze: modules whose parameters stay fixed (seed 000 §4.1 pre-trains the encoder
@@ -183,7 +203,7 @@ def fit(
     if isinstance(objective, str):
         objective_name = objective
         if jit is None:
-            jit = _compiles_by_default(objective, estimator, model, guide, total)
+            jit = _compiles_by_default(objective, estimator, model, guide, total, tuple(freeze))
         elbo = make_objective(objective, num_particles=num_particles, beta=beta, estimator=estimator, jit=jit)
     elif isinstance(objective, ELBO):
         if beta != 1.0 or num_particles != 1 or estimator != "standard" or jit:
@@ -208,7 +228,7 @@ def fit(
     if progress is None:
         progress = sys.stderr.isatty()
 
-    history = History(objective=objective_name, compiled=bool(jit))
+    history = History(objective=objective_name)
     saved_flags = [p.requires_grad for p in frozen_params]
     for p in frozen_params:
         p.requires_grad_(False)
@@ -232,30 +252,38 @@ def fit(
         for p, flag in zip(frozen_params, saved_flags):
             p.requires_grad_(flag)
         history.runtime_s = time.perf_counter() - start
+        history.compiled = bool(getattr(elbo, "compiled", False))
     return history
 
 
 class SharedOptimiser:
     """One torch optimiser over every trained parameter, called like a ``PyroOptim``.
 
-    Parameters join it as they first appear in a step. Pyro's ``PyroOptim`` keeps one optimiser
-    per parameter; for the 0.7 M parameters of a 784-400-50 VAE one fused Adam step takes 0.5 ms
-    against 3.0 ms. Adam's update is elementwise, so the trajectory is the same.
+    Parameters join it as they first appear in a step; those not in a step are left alone, as
+    Pyro leaves them. Pyro's ``PyroOptim`` keeps one optimiser per parameter; for the 0.7 M
+    parameters of a 784-400-50 VAE one fused Adam step takes 0.5 ms against 3.0 ms. Adam's
+    update is elementwise, so the trajectory is the same.
     """
 
     def __init__(self, optimiser_class: type[torch.optim.Optimizer], lr: float):
         self.optimiser_class, self.lr = optimiser_class, lr
         self.optimiser: torch.optim.Optimizer | None = None
-        self._known: set[int] = set()
+        self._known: dict[int, torch.Tensor] = {}
 
     def __call__(self, params: list[torch.Tensor]) -> None:
+        in_step = {id(p) for p in params}
         new = [p for p in params if id(p) not in self._known]
         if new:
-            self._known.update(id(p) for p in new)
+            self._known.update((id(p), p) for p in new)
             if self.optimiser is None:
                 self.optimiser = self.optimiser_class(new, lr=self.lr, **_fused(self.optimiser_class, new))
             else:
                 self.optimiser.add_param_group({"params": new})
+        if self.optimiser is None:  # nothing to train
+            return
+        for key, p in self._known.items():
+            if key not in in_step:
+                p.grad = None  # torch skips it; a zero gradient would still move it by momentum
         self.optimiser.step()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 
 import pyro
 import pyro.distributions as dist
@@ -411,3 +412,60 @@ def test_fit_refuses_a_jit_that_is_not_a_bool(data, jit):
     model, guide = make_pair(data)
     with pytest.raises(ConfigError, match="jit must be True, False or None"):
         fit(model, guide, data.x, "enum", steps=1, jit=jit)
+
+
+def test_fit_does_not_compile_by_default_what_is_not_the_librarys_own_code(data):
+    from pyro_vae.guides import DiagonalGaussian
+    from pyro_vae.models import VAE1
+
+    model, guide = make_pair(data)
+    assert not _compiles_by_default("enum", "standard", model, guide, JIT_MIN_STEPS, freeze=(model,))
+    vae, gaussian = VAE1(2, 2, hidden=(4,)), DiagonalGaussian(2, 2, hidden=(4,))
+    assert _compiles_by_default("elbo", "standard", vae, gaussian, JIT_MIN_STEPS)
+    gaussian.input_transform = lambda x: x if x.abs().max() < 3 else x / 3  # a user's branch on values
+    assert not _compiles_by_default("elbo", "standard", vae, gaussian, JIT_MIN_STEPS)
+    vae.decoder.append(_UserLayer())
+    assert not _compiles_by_default("elbo", "standard", vae, DiagonalGaussian(2, 2, hidden=(4,)), JIT_MIN_STEPS)
+
+
+class _UserLayer(nn.Module):
+    def forward(self, h):
+        return h
+
+
+def test_jit_with_a_frozen_guide_runs_and_keeps_the_guide(data):
+    """Pyro's traces fail on parameters frozen after registration: the step falls back."""
+    from pyro_vae.guides import DiagonalGaussian
+    from pyro_vae.models import VAE1
+
+    torch.manual_seed(0)
+    vae, gaussian, x = VAE1(2, 2, hidden=(4,)), DiagonalGaussian(2, 2, hidden=(4,)), torch.randn(30, 2)
+    fit(vae, gaussian, x, "elbo", steps=2, seed=0, jit=False)  # registers the parameters
+    before = snapshot(gaussian)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fit(vae, gaussian, x, "elbo", steps=3, lr=0.01, seed=0, jit=True, freeze=[gaussian])
+    assert_same(snapshot(gaussian), before)
+
+
+def test_shared_optimiser_leaves_parameters_that_drop_out_of_a_step():
+    used, dropped = nn.Parameter(torch.ones(2)), nn.Parameter(torch.ones(2))
+    optimiser = make_optimiser("adam", lr=0.1)
+    for step in range(5):
+        params = [used, dropped] if step < 2 else [used]
+        for p in params:
+            p.grad = torch.ones(2)
+        optimiser(params)
+        for p in (used, dropped):
+            if p.grad is not None:
+                p.grad.zero_()  # as fit does
+        if step == 1:
+            kept = dropped.detach().clone()
+    assert torch.equal(dropped.detach(), kept) and not torch.equal(used.detach(), kept)
+
+
+def test_fit_with_nothing_to_train_leaves_everything(data):
+    model, guide = make_pair(data)
+    before = snapshot(model, guide)
+    fit(model, guide, data.x, "enum", steps=2, freeze=[model, guide])
+    assert_same(snapshot(model, guide), before)

@@ -105,19 +105,25 @@ class _Adapted(ELBO):
 
 class _Compiled(_Adapted):
     """:class:`_Adapted` over a compiled ELBO (:data:`COMPILED`), traced once per model, guide
-    and shape of the data.
+    and data (shape, dtype, device).
 
     ``pyro.ops.jit`` keys its traces on the number of arguments, and a trace fixes the plate
-    sizes, so a shorter last mini-batch gets its own. Before a trace is used, its loss is
-    compared with the uncompiled objective's on the same random draws; a trace that fails or
-    differs is not used: that shape runs uncompiled, with a warning. The check cannot see a
-    Python branch on tensor values that a later mini-batch would take the other way.
+    sizes, so a shorter last mini-batch gets its own. Before a trace is used, its loss and its
+    gradients are compared with the uncompiled objective's on the same random draws (the first
+    mini-batch of that shape); a trace that fails there or later, or differs, is dropped: that
+    shape runs uncompiled, with a warning. The check cannot see a Python branch on tensor values
+    that a later mini-batch would take the other way. ``loss`` is never compiled.
     """
 
     def __init__(self, make_compiled, make_uncompiled, beta: float, name: str):
-        super().__init__(make_compiled(), beta, name)
-        self._make_compiled, self._make_uncompiled = make_compiled, make_uncompiled
-        self._by_shape, self._adapted = {}, {}
+        super().__init__(make_uncompiled(), beta, name)
+        self._make_compiled = make_compiled
+        self._by_shape, self._adapted, self._uncompiled_shapes = {}, {}, set()
+
+    @property
+    def compiled(self) -> bool:
+        """Whether every data shape seen so far ran compiled."""
+        return bool(self._by_shape) and not self._uncompiled_shapes
 
     def _adapt(self, model, guide):
         # Pyro's traces are keyed on id(model): wrap each pair once, and keep it alive.
@@ -126,41 +132,63 @@ class _Compiled(_Adapted):
             self._adapted[key] = (model, guide, super()._adapt(model, guide))
         return self._adapted[key][2]
 
-    def _objective_for(self, model, guide, args, kwargs) -> ELBO:
+    def _key(self, model, guide, args):
         # A Pyro Jit* ELBO closes over the model and guide of its first call: one per pair, too.
-        key = (id(model), id(guide), *(tuple(a.shape) if torch.is_tensor(a) else repr(a) for a in args))
+        return (id(model), id(guide),
+                *((tuple(a.shape), a.dtype, str(a.device)) if torch.is_tensor(a) else repr(a) for a in args))
+
+    def _objective_for(self, model, guide, args, kwargs) -> ELBO:
+        key = self._key(model, guide, args)
         if key not in self._by_shape:
-            self._by_shape[key] = self._checked_trace(model, guide, args, kwargs)
+            compiled, reason = self._checked_trace(model, guide, args, kwargs)
+            self._by_shape[key] = compiled if reason is None else self._uncompile(key, args, reason)
         return self._by_shape[key]
 
-    def _checked_trace(self, model, guide, args, kwargs) -> ELBO:
-        compiled, eager = self._make_compiled(), self._make_uncompiled()
-        adapted = self._adapt(model, guide)
+    def _uncompile(self, key, args, reason: str) -> ELBO:
+        shapes = ", ".join(str(tuple(a.shape)) if torch.is_tensor(a) else repr(a) for a in args)
+        warnings.warn(f"jit: not compiling {self.name!r} for inputs of shapes {shapes} ({reason}); "
+                      "running it uncompiled", RuntimeWarning, stacklevel=3)
+        self._uncompiled_shapes.add(key)
+        self._by_shape[key] = self.inner
+        return self.inner
+
+    def _checked_trace(self, model, guide, args, kwargs) -> tuple[ELBO, str | None]:
+        """A new compiled objective, and why it must not be used (``None`` if it may)."""
+        compiled, adapted = self._make_compiled(), self._adapt(model, guide)
         devices = [a.device for a in args if torch.is_tensor(a) and a.device.type == "cuda"][:1]
         try:
             with torch.random.fork_rng(devices=devices), warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.trace, still in 2.x
-                compiled.differentiable_loss(*adapted, *args, **kwargs)  # traces
-                with torch.random.fork_rng(devices=devices):
-                    value = compiled.differentiable_loss(*adapted, *args, **kwargs).item()
-                expected = eager.differentiable_loss(*adapted, *args, **kwargs).item()  # the same draws
+                with poutine.trace(param_only=True) as params:
+                    compiled.differentiable_loss(*adapted, *args, **kwargs)  # traces
+                trained = [site["value"].unconstrained() for site in params.trace.nodes.values()]
+                trained = [p for p in trained if p.requires_grad]
+                saved = [p.grad for p in trained]
+                try:
+                    with torch.random.fork_rng(devices=devices):
+                        ours = _loss_and_grads(compiled, adapted, args, kwargs, trained)
+                    expected = _loss_and_grads(self.inner, adapted, args, kwargs, trained)  # the same draws
+                finally:
+                    for p, g in zip(trained, saved):
+                        p.grad = g
         except Exception as e:  # noqa: BLE001 -- any failure to trace means: run uncompiled
-            reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-        else:
-            if math.isclose(value, expected, rel_tol=1e-4, abs_tol=1e-4):
-                return compiled
-            reason = f"the compiled loss {value:.6g} differs from the uncompiled {expected:.6g}"
-        shapes = ", ".join(str(tuple(a.shape)) if torch.is_tensor(a) else repr(a) for a in args)
-        warnings.warn(f"jit: not compiling {self.name!r} for inputs of shapes {shapes} ({reason}); "
-                      "running it uncompiled", RuntimeWarning, stacklevel=2)
-        return eager
-
-    def loss(self, model, guide, *args, **kwargs):
-        return self._objective_for(model, guide, args, kwargs).loss(*self._adapt(model, guide), *args, **kwargs)
+            return compiled, _first_line(e)
+        if not math.isclose(ours[0], expected[0], rel_tol=1e-4, abs_tol=1e-4):
+            return compiled, f"the compiled loss {ours[0]:.6g} differs from the uncompiled {expected[0]:.6g}"
+        for a, b in zip(ours[1], expected[1]):
+            if not torch.allclose(a, b, rtol=1e-3, atol=1e-5 * (1 + b.abs().max().item())):
+                return compiled, "the compiled gradients differ from the uncompiled ones"
+        return compiled, None
 
     def loss_and_grads(self, model, guide, *args, **kwargs):
         objective = self._objective_for(model, guide, args, kwargs)
-        return objective.loss_and_grads(*self._adapt(model, guide), *args, **kwargs)
+        try:
+            return objective.loss_and_grads(*self._adapt(model, guide), *args, **kwargs)
+        except RuntimeError as e:  # a trace that passed its check and then failed (TorchScript)
+            if objective is self.inner:
+                raise
+            self._uncompile(self._key(model, guide, args), args, _first_line(e))
+            return self.inner.loss_and_grads(*self._adapt(model, guide), *args, **kwargs)
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
         objective = self._objective_for(model, guide, args, kwargs)
@@ -168,6 +196,20 @@ class _Compiled(_Adapted):
 
     def __repr__(self):
         return super().__repr__()[:-1] + ", jit=True)"
+
+
+def _loss_and_grads(objective: ELBO, adapted, args, kwargs, params) -> tuple[float, list[torch.Tensor]]:
+    """``objective.loss_and_grads`` as a training step takes it, and the gradients it left."""
+    for p in params:
+        p.grad = None
+    loss = objective.loss_and_grads(*adapted, *args, **kwargs)
+    return loss, [torch.zeros_like(p) if p.grad is None else p.grad for p in params]
+
+
+def _first_line(e: Exception) -> str:
+    """The line of an error that says what went wrong (TorchScript's comes last, Pyro's first)."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [""]
+    return f"{type(e).__name__}: {lines[-1] if 'TorchScript' in lines[0] else lines[0]}"
 
 
 #: The objectives with a compiled form (``jit=True``), as (compiled, uncompiled) classes. Not
