@@ -256,7 +256,7 @@ def bench_gmm(
             paths = {"library": _library_step_fn(model, guide, objective, config.lr),
                      "library_jit": _library_step_fn(model, guide, objective, config.lr, jit=True),
                      "hand_written": HandWrittenE1(model, guide).step_fn(objective, config.lr)}
-            # The first step of each path starts from the same parameters.
+            # The library's and the hand-written first steps start from the same parameters.
             first = {path: step(batches[0]) for path, step in paths.items() if path != "library_jit"}
             ms = _timed_paths(paths, batches, steps, repeats, warmup)
             rows.append({

@@ -141,16 +141,18 @@ class _Compiled(_Adapted):
         key = self._key(model, guide, args)
         if key not in self._by_shape:
             compiled, reason = self._checked_trace(model, guide, args, kwargs)
-            self._by_shape[key] = compiled if reason is None else self._uncompile(key, args, reason)
+            if reason is None:
+                self._by_shape[key] = compiled
+            else:
+                self._uncompile(key, args, reason)
         return self._by_shape[key]
 
-    def _uncompile(self, key, args, reason: str) -> ELBO:
+    def _uncompile(self, key, args, reason: str) -> None:
         shapes = ", ".join(str(tuple(a.shape)) if torch.is_tensor(a) else repr(a) for a in args)
         warnings.warn(f"jit: not compiling {self.name!r} for inputs of shapes {shapes} ({reason}); "
                       "running it uncompiled", RuntimeWarning, stacklevel=3)
         self._uncompiled_shapes.add(key)
         self._by_shape[key] = self.inner
-        return self.inner
 
     def _checked_trace(self, model, guide, args, kwargs) -> tuple[ELBO, str | None]:
         """A new compiled objective, and why it must not be used (``None`` if it may)."""
