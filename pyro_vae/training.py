@@ -194,6 +194,7 @@ def fit(
         raise ConfigError("evaluate_every= needs an evaluate= callback")
     if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 and math.isfinite(lr)):
         raise ConfigError(f"lr must be a positive number, got {lr!r}")
+    freeze = tuple(freeze)  # read twice below: a generator would be empty the second time
     if jit is not None and not isinstance(jit, bool):
         raise ConfigError(f"jit must be True, False or None, got {jit!r}")
     n = x.shape[0]
@@ -203,7 +204,7 @@ def fit(
     if isinstance(objective, str):
         objective_name = objective
         if jit is None:
-            jit = _compiles_by_default(objective, estimator, model, guide, total, tuple(freeze))
+            jit = _compiles_by_default(objective, estimator, model, guide, total, freeze)
         elbo = make_objective(objective, num_particles=num_particles, beta=beta, estimator=estimator, jit=jit)
     elif isinstance(objective, ELBO):
         if beta != 1.0 or num_particles != 1 or estimator != "standard" or jit:

@@ -469,3 +469,10 @@ def test_fit_with_nothing_to_train_leaves_everything(data):
     before = snapshot(model, guide)
     fit(model, guide, data.x, "enum", steps=2, freeze=[model, guide])
     assert_same(snapshot(model, guide), before)
+
+
+def test_freeze_given_as_a_generator_still_freezes(data):
+    model, guide = make_pair(data, learn_sigma=True)
+    before = snapshot(model)
+    fit(model, guide, data.x, "enum", steps=3, lr=0.1, freeze=(m for m in [model]))
+    assert_same(snapshot(model), before)
