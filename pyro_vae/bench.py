@@ -276,8 +276,10 @@ def bench_gmm(
 VAE_COLUMNS = (
     *_TIMING_COLUMNS,
     ("stock", "stock Pyro"),
-    ("stock_ms", "stock (ms/step)"),
-    ("stock_over_library", "stock / library"),
+    ("stock_ms", "stock, vectorised particles (ms/step)"),
+    ("stock_over_library_jit", "stock / library, jit"),
+    ("stock_loop_ms", "stock, particle loop (Pyro's default; ms/step)"),
+    ("stock_loop_over_library_jit", "particle loop / library, jit"),
 )
 
 

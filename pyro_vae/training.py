@@ -18,7 +18,6 @@ import pyro.optim
 import torch
 from pyro import poutine
 from pyro.infer import ELBO
-from pyro.infer.util import zero_grads
 from pyro.optim.clipped_adam import ClippedAdam
 from torch import nn
 from torch.nn.utils import get_total_norm
@@ -336,15 +335,22 @@ def _guarded_step(elbo, optim, model, guide, rows, step, history) -> float:
                 bad = f"gradient of parameter {name!r} is not finite"
                 break
     if bad is not None:
-        zero_grads(params)
+        _clear_grads(params)
         raise DivergenceError(
             f"training diverged at step {step}: {bad}; stopped, and the parameters of step "
             f"{step - 1} were kept (try a smaller lr or check the data)",
             history,
         )
     optim(params)
-    zero_grads([site["value"].unconstrained() for site in capture.trace.nodes.values()])
+    _clear_grads(site["value"].unconstrained() for site in capture.trace.nodes.values())
     return loss
+
+
+def _clear_grads(params) -> None:
+    """Drop the gradients (torch's ``zero_grad(set_to_none=True)``): the next backward pass
+    then takes its gradient buffers as they are, instead of adding them to zeros."""
+    for p in params:
+        p.grad = None
 
 
 def fit_max_likelihood(model, x: torch.Tensor, max_iter: int = 500, tolerance: float = 1e-9) -> float:

@@ -24,7 +24,7 @@ from pyro_vae.objectives import make_objective
 
 JIT_FIELDS = {"library_jit_ms", "jit_ratio"}  # objectives with a compiled form (elbo, enum, iwae)
 VAE_FIELDS = {"regime", "objective", "library_ms", "hand_written_ms", "ratio", "stock", "stock_ms",
-              "stock_over_library"}
+              "stock_over_library_jit", "stock_loop_ms", "stock_loop_over_library_jit"}
 FIELDS = {"regime", "objective", "library_ms", "hand_written_ms", "ratio", "loss", "loss_difference", "threads",
           *JIT_FIELDS}
 
@@ -164,8 +164,10 @@ def test_cli_bench_quick_writes_json(tmp_path, capsys):
     assert [row["objective"] for row in record["vae_rows"]] == ["elbo (K=1)", "iwae (K=10)", "elbo (K=100)",
                                                                 "iwae (K=100)"]
     assert all(set(row) == VAE_FIELDS | JIT_FIELDS for row in record["vae_rows"])
+    loop = {row["objective"]: row["stock_loop_ms"] for row in record["vae_rows"]}
+    assert loop["elbo (K=1)"] is None and loop["iwae (K=10)"] > 0 and loop["iwae (K=100)"] > 0
     assert record["likelihood"]["samples"] == 5000 and record["likelihood"]["points"] == 20
-    assert "stock / library" in printed and "peak memory" in printed
+    assert "stock / library, jit" in printed and "particle loop" in printed and "peak memory" in printed
 
 
 def test_cli_bench_out_that_is_a_folder_exits_2(tmp_path, capsys):
