@@ -225,7 +225,10 @@ class HeteroscedasticGaussian(Family):
     @staticmethod
     def split(eta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(μ, σ)`` from the predictor ``[μ, ρ]``."""
-        mu, rho = eta.chunk(2, dim=-1)
+        # Halves of the last dimension are strided views, on which torch's CPU softplus and the
+        # log-density's elementwise kernels run several times slower (6.7× for softplus on
+        # 10×2000×10 values, measured): copying them to contiguous tensors is cheaper.
+        mu, rho = (half.contiguous() for half in eta.chunk(2, dim=-1))
         return mu, F.softplus(rho)
 
     def distribution(self, eta):
