@@ -34,17 +34,36 @@ def three_entropies_per_point(model, guide, x: torch.Tensor, num_samples: int = 
     return _entropies_of_traces(*traces, num_samples, x.shape[0])
 
 
-def _entropies_of_traces(guide_trace, model_trace, num_samples: int, n: int):
+def _term_groups(guide_trace, model_trace):
+    """The sites of the bound's three terms F = F1 + F2 + F3 (seed 002 eq. 46): the prior's
+    latent sites (F1 = E_q log p(z)), the observed sites (F2 = E_q log p(x|z)) and the guide's
+    latent sites (F3 = H[q]), each with the sign of its entropy in the three entropies."""
     observed = {k: s for k, s in model_trace.nodes.items() if s["type"] == "sample" and s["is_observed"]}
+    return {"F1": (latent_sites(model_trace), -1.0, "model"),  # − H[p(z)]
+            "F2": (observed, -1.0, "model"),  # − H[p(x|z)], one value per particle
+            "F3": (latent_sites(guide_trace), 1.0, "guide")}  # H[q(z|x)]
+
+
+def _entropies_of_traces(guide_trace, model_trace, num_samples: int, n: int):
     total = 0.0
-    for sites, sign, which in (
-        (latent_sites(guide_trace), 1.0, "guide"),  # H[q(z|x)]
-        (latent_sites(model_trace), -1.0, "model"),  # H[p(z)]
-        (observed, -1.0, "model"),  # H[p(x|z)], one value per particle
-    ):
+    for sites, sign, which in _term_groups(guide_trace, model_trace).values():
         for site in sites.values():
             total = total + sign * _entropy(site, which).expand(num_samples, n)
     return total.mean(0), total.var(0) / num_samples
+
+
+def _residuals_of_traces(guide_trace, model_trace) -> dict[str, float]:
+    """``F1 + H[p(z)]`` and ``F2 + E_q H[p(x|z)]`` averaged over rows and particles: how far the
+    prior and the observation terms of the bound are from their values at a stationary point
+    (seed 002 eq. 24 and eq. 76). Their sum is the gap ELBO − three entropies, up to the
+    Monte-Carlo error of ``−E_q log q`` against ``H[q]``."""
+    groups = _term_groups(guide_trace, model_trace)
+    out = {}
+    for term in ("F1", "F2"):
+        sites, sign, which = groups[term]
+        out[f"{term.lower()}_residual"] = sum(
+            (site["fn"].log_prob(site["value"]) + _entropy(site, which)).mean().item() for site in sites.values())
+    return out
 
 
 def three_entropies(model, guide, x: torch.Tensor, num_samples: int = 100) -> Estimate:
@@ -72,7 +91,13 @@ def relative_gap(lower_bound: float, entropies: float, reference: float | None =
 def entropy_monitor(model, guide, x: torch.Tensor, num_samples: int = 100):
     """A callback for ``fit(..., evaluate=...)``: the sampled ELBO on ``x``, the three entropies
     and their relative gap, as a dict (the quantities of seed 002 Fig. 1), both from one
-    vectorised run of guide and model with ``num_samples`` particles."""
+    vectorised run of guide and model with ``num_samples`` particles.
+
+    The gap is split into the terms' residuals ``f1_residual = F1 + H[p(z)]`` (eq. 24) and
+    ``f2_residual = F2 + E_q H[p(x|z)]`` (eq. 76), which say which stationarity condition is not
+    met yet: F1's vanishes when the latent scale is stationary (``E_q |z|² = H`` for a standard
+    normal prior), F2's when the decoder variances are.
+    """
 
     _check_num_samples(num_samples)
 
@@ -81,6 +106,7 @@ def entropy_monitor(model, guide, x: torch.Tensor, num_samples: int = 100):
             traces = particle_traces(model, guide, (x,), {}, num_samples)
             log_w = importance_weights(*traces, num_samples).log_w
             entropies = _estimate(*_entropies_of_traces(*traces, num_samples, x.shape[0]))
+            residuals = _residuals_of_traces(*traces)
         lower_bound = elbo_estimate(log_w.mean(0), log_w.var(0) / num_samples)
         return {
             "elbo": lower_bound.value,
@@ -88,6 +114,7 @@ def entropy_monitor(model, guide, x: torch.Tensor, num_samples: int = 100):
             "three_entropies": entropies.value,
             "three_entropies_se": entropies.se,
             "relative_gap": relative_gap(lower_bound.value, entropies.value),
+            **residuals,
         }
 
     return monitor

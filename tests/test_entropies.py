@@ -269,6 +269,38 @@ def test_entropy_monitor_reports_the_elbo_and_the_three_entropies_of_one_run(opt
     assert (row["relative_gap"] < 1e-10) == (factor == 1.0)
 
 
+@pytest.mark.parametrize("factor", [1.0, 1.5])
+def test_entropy_monitor_residuals_are_the_closed_form_f1_and_f2_residuals(optimum, factor):
+    """``f1_residual = F1 + H[p(z)]`` and ``f2_residual = F2 + E_q H[p(x|z)]`` (seed 002 eq. 24,
+    76) against the Gaussian moments of the linear VAE; both vanish at the pPCA optimum with its
+    mean-field encoder, and moving σ away moves only F2's. Tolerances: 5 standard errors of
+    the per-sample terms, drawn here by hand."""
+    x, sol, _, guide = optimum
+    params = LinearGaussian(sol.weight, sol.offset, factor * sol.sigma)
+    model = LinearVAE(D, H).load(params)
+    v, b, tau = sol.mean_field_encoder()
+    m = x @ v.T + b
+    s2 = params.sigma**2
+    f1_exact = (0.5 * H - 0.5 * ((m**2).sum(-1) + (tau**2).sum())).mean().item()
+    resid = ((x - m @ params.weight.T - params.offset) ** 2).sum(-1) + (tau**2 * (params.weight**2).sum(0)).sum()
+    f2_exact = (0.5 * D - resid / (2 * s2)).mean().item()
+    assert abs(f1_exact) < 1e-9 and (abs(f2_exact) < 1e-9) == (factor == 1.0)
+    assert f2_exact == pytest.approx(0.5 * D * (1 - 1 / factor**2), rel=1e-9)
+
+    k = 200
+    z = m + tau * torch.randn(k, *m.shape, generator=torch.Generator().manual_seed(5), dtype=x.dtype)
+    f1_draws = 0.5 * H - 0.5 * (z**2).sum(-1)
+    f2_draws = 0.5 * D - ((x - z @ params.weight.T - params.offset) ** 2).sum(-1) / (2 * s2)
+    pyro.set_rng_seed(1)
+    row = entropy_monitor(model, guide, x, num_samples=k)()
+    for key, exact, draws in (("f1_residual", f1_exact, f1_draws), ("f2_residual", f2_exact, f2_draws)):
+        assert abs(row[key] - exact) <= 5 * draws.std().item() / math.sqrt(draws.numel())
+    # Their sum is the gap, up to the Monte-Carlo error of −E_q log q against H[q] (per draw
+    # ½(|ε|² − H), standard deviation √(H/2)).
+    gap = row["elbo"] - row["three_entropies"]
+    assert abs(row["f1_residual"] + row["f2_residual"] - gap) <= 5 * math.sqrt(H / 2) / math.sqrt(k * N)
+
+
 @pytest.mark.parametrize("num_samples", [0, 1, 2.5, True])
 def test_too_few_samples_are_refused(optimum, num_samples):
     x, _, model, guide = optimum

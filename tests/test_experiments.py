@@ -36,3 +36,17 @@ def test_gmm_smoke_is_reproducible(tmp_path):
     for key, value in first.metrics.items():
         if key not in timing:
             assert second.metrics[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+
+
+def test_gap_summary_takes_medians_over_runs_of_tail_means():
+    from pyro_vae.experiments.entropy_runs import gap_summary
+
+    def track(gap, f1):  # final ELBO −10: the relative gap is |gap| / 10
+        return {"elbo": [-12.0, -10.0, -10.0], "three_entropies": [-11.0, -10.0 - gap, -10.0 + gap],
+                "f1_residual": [5.0, f1, f1 + 0.2], "f2_residual": [5.0, -f1, -f1]}
+
+    summary = gap_summary([track(0.1, 0.0), track(0.3, 1.0), track(0.2, 2.0)], tail=2)
+    assert summary["final_relative_gap_per_run"] == pytest.approx([0.01, 0.03, 0.02])
+    assert summary["final_relative_gap_median"] == pytest.approx(0.02)
+    assert summary["final_f1_residual_median"] == pytest.approx(1.1)
+    assert summary["final_f2_residual_median"] == pytest.approx(-1.0)

@@ -58,7 +58,9 @@ def track_rows(track: dict[str, list[float]]) -> list[dict]:
 def gap_summary(tracks: list[dict[str, list[float]]], tail: int = 1) -> dict[str, float]:
     """Median and quartiles over runs of the final relative gap: per run, the mean of the
     absolute relative gap over the last ``tail`` evaluations (seed 002 App. C.2 averages the
-    fluctuations around the stationary point)."""
+    fluctuations around the stationary point). Beside it, the medians over runs of the same
+    tail means of the residuals ``F1 + H[p(z)]`` and ``F2 + E_q H[p(x|z)]`` (nats per data
+    point; see :func:`~pyro_vae.entropies.entropy_monitor`), which say where a gap comes from."""
     final = np.array([relative_gaps(t)[-tail:].mean() for t in tracks])
     median, q25, q75 = quartiles(final[:, None])
     return {
@@ -66,6 +68,8 @@ def gap_summary(tracks: list[dict[str, list[float]]], tail: int = 1) -> dict[str
         "final_relative_gap_q25": float(q25[0]),
         "final_relative_gap_q75": float(q75[0]),
         "final_relative_gap_per_run": final.tolist(),
+        **{f"final_{key}_median": float(np.median([np.mean(t[key][-tail:]) for t in tracks]))
+           for key in ("f1_residual", "f2_residual")},
     }
 
 

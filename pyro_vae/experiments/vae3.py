@@ -110,7 +110,8 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
             f"(eq. 39) {'<' if name == 'batch2000' else '≤'} {bound:.1%} at the end of training",
             f"{'< 0.5' if name == 'batch2000' else '≤ 1'} % (App. C.2, 100 runs)",
             f"{summary['final_relative_gap_median']:.3%} (IQR {summary['final_relative_gap_q25']:.3%}–"
-            f"{summary['final_relative_gap_q75']:.3%}, {config.runs} runs)",
+            f"{summary['final_relative_gap_q75']:.3%}, {config.runs} runs; residuals F1 + H[p(z)] "
+            f"{summary['final_f1_residual_median']:+.4f}, F2 + E H[p(x|z)] {summary['final_f2_residual_median']:+.4f} nats)",
             summary["final_relative_gap_median"] < bound if name == "batch2000"
             else summary["final_relative_gap_median"] <= bound,
         ))
