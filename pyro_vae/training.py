@@ -348,7 +348,9 @@ def _guarded_step(elbo, optim, model, guide, rows, step, history) -> float:
 
 def _clear_grads(params) -> None:
     """Drop the gradients (torch's ``zero_grad(set_to_none=True)``): the next backward pass
-    then takes its gradient buffers as they are, instead of adding them to zeros."""
+    then takes its gradient buffers as they are, instead of adding them to zeros. A parameter
+    that gets no gradient in a later step is therefore not moved by the optimiser's momentum,
+    as :class:`SharedOptimiser` also leaves it (Pyro's ``SVI`` zero-fills and moves it)."""
     for p in params:
         p.grad = None
 

@@ -269,31 +269,38 @@ def test_entropy_monitor_reports_the_elbo_and_the_three_entropies_of_one_run(opt
     assert (row["relative_gap"] < 1e-10) == (factor == 1.0)
 
 
-@pytest.mark.parametrize("factor", [1.0, 1.5])
-def test_entropy_monitor_residuals_are_the_closed_form_f1_and_f2_residuals(optimum, factor):
+@pytest.mark.parametrize("factor, scale", [(1.0, 1.0), (1.5, 1.0), (1.0, 0.8)])
+def test_entropy_monitor_residuals_are_the_closed_form_f1_and_f2_residuals(optimum, factor, scale):
     """``f1_residual = F1 + H[p(z)]`` and ``f2_residual = F2 + E_q H[p(x|z)]`` (seed 002 eq. 24,
-    76) against the Gaussian moments of the linear VAE; both vanish at the pPCA optimum with its
-    mean-field encoder, and moving σ away moves only F2's. Tolerances: 5 standard errors of
-    the per-sample terms, drawn here by hand."""
-    x, sol, _, guide = optimum
+    76) against the Gaussian moments of the linear VAE. Both vanish at the pPCA optimum with its
+    mean-field encoder; σ moved by ``factor`` moves only F2's, the encoder's mean and τ
+    shrunk by ``scale`` (E_q |z|² below H) moves F1's. Tolerances: 5 standard errors of the
+    Monte-Carlo mean, from draws made here by hand around each row's exact expectation."""
+    x, sol, _, _ = optimum
     params = LinearGaussian(sol.weight, sol.offset, factor * sol.sigma)
     model = LinearVAE(D, H).load(params)
-    v, b, tau = sol.mean_field_encoder()
+    v, b, tau = (scale * t for t in sol.mean_field_encoder())
+    guide = LinearGaussianGuide(D, H).load(v, b, tau)
     m = x @ v.T + b
     s2 = params.sigma**2
-    f1_exact = (0.5 * H - 0.5 * ((m**2).sum(-1) + (tau**2).sum())).mean().item()
+    f1_rows = 0.5 * H - 0.5 * ((m**2).sum(-1) + (tau**2).sum())
     resid = ((x - m @ params.weight.T - params.offset) ** 2).sum(-1) + (tau**2 * (params.weight**2).sum(0)).sum()
-    f2_exact = (0.5 * D - resid / (2 * s2)).mean().item()
-    assert abs(f1_exact) < 1e-9 and (abs(f2_exact) < 1e-9) == (factor == 1.0)
-    assert f2_exact == pytest.approx(0.5 * D * (1 - 1 / factor**2), rel=1e-9)
+    f2_rows = 0.5 * D - resid / (2 * s2)
+    f1_exact, f2_exact = f1_rows.mean().item(), f2_rows.mean().item()
+    assert (abs(f1_exact) < 1e-9) == (scale == 1.0)
+    assert f1_exact == pytest.approx(0.5 * H * (1 - scale**2), rel=1e-9)  # E_q |z|² = H at the optimum
+    assert (abs(f2_exact) < 1e-9) == (factor == 1.0 and scale == 1.0)
+    if scale == 1.0:
+        assert f2_exact == pytest.approx(0.5 * D * (1 - 1 / factor**2), rel=1e-9)
 
     k = 200
     z = m + tau * torch.randn(k, *m.shape, generator=torch.Generator().manual_seed(5), dtype=x.dtype)
-    f1_draws = 0.5 * H - 0.5 * (z**2).sum(-1)
-    f2_draws = 0.5 * D - ((x - z @ params.weight.T - params.offset) ** 2).sum(-1) / (2 * s2)
+    f1_draws = 0.5 * H - 0.5 * (z**2).sum(-1) - f1_rows
+    f2_draws = 0.5 * D - ((x - z @ params.weight.T - params.offset) ** 2).sum(-1) / (2 * s2) - f2_rows
     pyro.set_rng_seed(1)
     row = entropy_monitor(model, guide, x, num_samples=k)()
     for key, exact, draws in (("f1_residual", f1_exact, f1_draws), ("f2_residual", f2_exact, f2_draws)):
+        assert abs(draws.mean().item()) <= 5 * draws.std().item() / math.sqrt(draws.numel())  # the reference
         assert abs(row[key] - exact) <= 5 * draws.std().item() / math.sqrt(draws.numel())
     # Their sum is the gap, up to the Monte-Carlo error of −E_q log q against H[q] (per draw
     # ½(|ε|² − H), standard deviation √(H/2)).
