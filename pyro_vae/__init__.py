@@ -4,7 +4,7 @@ Models live in :mod:`pyro_vae.models`, guides in :mod:`pyro_vae.guides`; both ar
 Pyro callables. This package adds what Pyro lacks: exponential families with their
 log-partition functions, named objectives, a guarded training loop, and the measurements of
 seeds 000, 002 and 003 (tightness gap, approximation error, consistency distance, three entropies,
-seed 003's L̂ and its MLE, latent activity, ...).
+seed 003's L̂ and its MLE, latent activity, ...) and the PSIS k̂ of a guide.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -20,6 +20,7 @@ from .consistency import consistency_distance  # noqa: E402
 from .entropies import relative_gap, three_entropies  # noqa: E402
 from .evaluation import approximation_error, elbo, evaluate, log_likelihood, tightness_gap  # noqa: E402
 from .glm import glm_mle, glm_objective  # noqa: E402
+from .psis import psis_khat  # noqa: E402
 from .training import History, fit, fit_max_likelihood  # noqa: E402
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "latent_activity",
     "log_likelihood",
     "objectives",
+    "psis_khat",
     "relative_gap",
     "three_entropies",
     "tightness_gap",
