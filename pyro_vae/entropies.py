@@ -60,7 +60,7 @@ def _residuals_of_traces(guide_trace, model_trace) -> dict[str, float]:
     groups = _term_groups(guide_trace, model_trace)
     out = {}
     for term in ("F1", "F2"):
-        sites, sign, which = groups[term]
+        sites, _, which = groups[term]
         out[f"{term.lower()}_residual"] = sum(
             (site["fn"].log_prob(site["value"]) + _entropy(site, which)).mean().item() for site in sites.values())
     return out

@@ -117,12 +117,17 @@ def log_likelihood_per_point(
             raise ValueError("a continuous latent needs a guide as importance proposal")
         if x.shape[0] == 0:
             return x.new_zeros(0)
-        rows = max(1, MAX_CHUNK_ELEMENTS // (min(chunk_size, num_samples) * x[0].numel()))
+        rows = rows_per_block(x, min(chunk_size, num_samples))
         return torch.cat([_importance_sampled(model, guide, x[i: i + rows], num_samples, chunk_size)
                           for i in range(0, x.shape[0], rows)])
 
 
 MAX_CHUNK_ELEMENTS = 2**24  # 64 MiB of float32 per particles × points × dim(x) tensor
+
+
+def rows_per_block(x: torch.Tensor, particles: int) -> int:
+    """How many rows of ``x`` keep a ``particles × rows × dim(x)`` tensor within ``MAX_CHUNK_ELEMENTS``."""
+    return max(1, MAX_CHUNK_ELEMENTS // (particles * x[0].numel()))
 
 
 def _importance_sampled(model, guide, x, num_samples: int, chunk_size: int) -> torch.Tensor:

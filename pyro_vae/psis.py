@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError
-from .evaluation import MAX_CHUNK_ELEMENTS
+from .evaluation import rows_per_block
 from .objectives.iwae import log_importance_weights
 
 
@@ -59,7 +59,7 @@ def psis_khat(model, guide, x: torch.Tensor, num_samples: int = 1000, chunk_size
     """k̂ of ``guide`` as importance proposal for ``model``'s posterior, per row of ``x``.
 
     ``num_samples`` draws per row, made ``chunk_size`` particles at a time and for as many rows
-    as keep a ``particles × rows × dim(x)`` tensor within ``MAX_CHUNK_ELEMENTS``, so memory stays
+    as keep a ``particles × rows × dim(x)`` tensor within ``evaluation.MAX_CHUNK_ELEMENTS``, so memory stays
     bounded; the ``(num_samples, rows)`` log-weights of a row block are kept for the fit.
     Returns a float64 CPU tensor of shape ``(len(x),)``.
     """
@@ -68,7 +68,9 @@ def psis_khat(model, guide, x: torch.Tensor, num_samples: int = 1000, chunk_size
             raise ConfigError(f"psis_khat: {name} must be a positive int, got {value!r}")
     if num_samples < 10:
         raise ConfigError(f"psis_khat: num_samples must be at least 10 for a Pareto fit, got {num_samples}")
-    rows = max(1, MAX_CHUNK_ELEMENTS // (min(chunk_size, num_samples) * x[0].numel()))
+    if x.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.float64)
+    rows = rows_per_block(x, min(chunk_size, num_samples))
     out = []
     with torch.no_grad():
         for i in range(0, x.shape[0], rows):
@@ -78,4 +80,4 @@ def psis_khat(model, guide, x: torch.Tensor, num_samples: int = 1000, chunk_size
                 for start in range(0, num_samples, chunk_size)
             ])
             out.append(khat(log_w))
-    return torch.cat(out) if out else x.new_zeros(0, dtype=torch.float64)
+    return torch.cat(out)

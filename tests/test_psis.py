@@ -15,7 +15,7 @@ import pyro.distributions as dist
 import pytest
 import torch
 
-from pyro_vae import psis
+from pyro_vae import evaluation
 from pyro_vae.errors import ConfigError
 from pyro_vae.psis import khat, psis_khat
 
@@ -65,16 +65,20 @@ def posterior_guide(relative_variance: float):
     return guide
 
 
-@pytest.mark.parametrize("max_elements", [psis.MAX_CHUNK_ELEMENTS, 3000])
+@pytest.mark.parametrize("max_elements", [evaluation.MAX_CHUNK_ELEMENTS, 300])
 def test_psis_khat_of_a_guide_narrower_than_the_posterior(monkeypatch, max_elements):
     """A guide with half the posterior's variance: k̂ ≈ ½ per data point, also when the rows are
-    split into blocks (3000 elements: 30 particles × 100 rows at a time)."""
-    monkeypatch.setattr(psis, "MAX_CHUNK_ELEMENTS", max_elements)
+    split into blocks (300 elements: 30 particles × 10 rows at a time)."""
+    monkeypatch.setattr(evaluation, "MAX_CHUNK_ELEMENTS", max_elements)
     x = torch.randn(40, 1, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     pyro.set_rng_seed(5)
     k = psis_khat(conjugate_model, posterior_guide(0.5), x, num_samples=4000, chunk_size=30)
     assert k.shape == (40,)
     assert_mean_near(k, 0.5)
+
+
+def test_psis_khat_of_no_rows_is_empty():
+    assert psis_khat(conjugate_model, posterior_guide(0.5), torch.zeros(0, 1)).shape == (0,)
 
 
 def test_psis_khat_of_the_exact_posterior_is_minus_infinity():
