@@ -24,6 +24,7 @@ import torch
 from .errors import ConfigError
 from .evaluation import rows_per_block
 from .objectives.iwae import log_importance_weights
+from .validation import check_positive_int
 
 
 def _arviz_psislw():
@@ -63,9 +64,8 @@ def psis_khat(model, guide, x: torch.Tensor, num_samples: int = 1000, chunk_size
     bounded; the ``(num_samples, rows)`` log-weights of a row block are kept for the fit.
     Returns a float64 CPU tensor of shape ``(len(x),)``.
     """
-    for name, value in (("num_samples", num_samples), ("chunk_size", chunk_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"psis_khat: {name} must be a positive int, got {value!r}")
+    check_positive_int("psis_khat: num_samples", num_samples)
+    check_positive_int("psis_khat: chunk_size", chunk_size)
     if num_samples < 10:
         raise ConfigError(f"psis_khat: num_samples must be at least 10 for a Pareto fit, got {num_samples}")
     if x.shape[0] == 0:
