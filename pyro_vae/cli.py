@@ -109,8 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="worker processes for independent runs (--runs) or setups (the cells of text-hashing, "
-        "mle-init, latent-activity), each with one torch thread; 1 runs them one after another in "
-        "this process (default: one per CPU, at most one per run)",
+        "mle-init, latent-activity); 1 runs them one after another in this process. Every run has "
+        "one torch thread, so a seed gives the same numbers whatever N is (default: one per CPU, "
+        "at most one per run)",
     )
     run.add_argument(
         "--data",

@@ -2,8 +2,11 @@
 
 Seed 002 reports the median and the inter-quartile range of the relative gap over 10 or 100
 runs (Fig. 1 bottom, Fig. 2). Each run is a ``task(seed)``; with ``workers > 1`` the runs go
-to a pool of spawned processes, each limited to one torch thread, so that N small runs on a
-2-core machine take about half the time of running them one after another.
+to a pool of spawned processes, so that N small runs on a 2-core machine take about half the
+time of running them one after another.
+
+Every run uses one torch thread, in a worker or in this process: torch's CPU kernels add in
+another order with more threads, so a seed's numbers would otherwise depend on ``workers``.
 """
 
 from __future__ import annotations
@@ -42,9 +45,10 @@ def run_seeds(
     """``[task(s) for s in seeds]``, in ``workers`` processes when more than one.
 
     ``task`` must be picklable (a module-level function or a ``functools.partial`` of one).
-    Every run starts with ``pyro.set_rng_seed(seed)``, so that its result does not depend on
-    the process that runs it or on the runs before it. With one worker the runs go one after
-    another in this process, with its torch threads. Results come back in the order of ``seeds``.
+    Every run starts with ``pyro.set_rng_seed(seed)`` and runs on one torch thread, so that its
+    result does not depend on the process that runs it, on ``workers`` or on the runs before it.
+    With one worker the runs go one after another in this process. Results come back in the
+    order of ``seeds``.
     """
     return run_tasks(task, seeds, seeds, workers, progress, desc)
 
@@ -110,13 +114,17 @@ def run_on_device(task: Callable[[A], T], arguments: Sequence[A], seeds: Sequenc
 
 
 def _seeded(task: Callable[[A], T], argument: A, seed: int) -> T:
-    pyro.set_rng_seed(seed)
-    return task(argument)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        pyro.set_rng_seed(seed)
+        return task(argument)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _worker_setup() -> None:
-    """One torch thread per worker, and freed memory kept for reuse (:mod:`pyro_vae.allocator`)."""
-    torch.set_num_threads(1)
+    """Freed memory kept for reuse in each worker (:mod:`pyro_vae.allocator`)."""
     retain_freed_memory()
 
 
