@@ -278,6 +278,26 @@ def test_shared_optimiser_takes_parameters_as_they_appear():
     assert torch.equal(first.detach(), torch.zeros(2)) and torch.equal(late.detach(), torch.zeros(3))
 
 
+def test_shared_optimiser_drops_parameters_the_store_has_replaced():
+    """Pyro's TraceGraph_ELBO replaces its baselines in the param store during every step; the
+    replaced tensors must not pile up in the optimiser (1000 steps once made 1000 groups)."""
+    pyro.clear_param_store()
+    pyro.param("kept", torch.ones(2))
+    pyro.param("baseline", torch.zeros(2))
+    store = pyro.get_param_store()
+    kept, baseline = (dict(store.named_parameters())[name] for name in ("kept", "baseline"))
+    optimiser = make_optimiser("sgd", lr=0.5)
+    for step in range(3):
+        store["baseline"] = torch.full((2,), step + 1.0)  # as TraceGraph_ELBO does mid-step
+        kept.grad, baseline.grad = torch.ones(2), torch.ones(2)
+        optimiser([kept, baseline])
+        baseline = dict(store.named_parameters())["baseline"]
+    assert torch.equal(kept.detach(), torch.full((2,), -0.5))
+    assert torch.equal(baseline.detach(), torch.full((2,), 3.0))  # the store's value, untouched
+    assert optimiser.get_state()["names"] == [["kept"]]
+    pyro.clear_param_store()
+
+
 # --------------------------------------------------------------------------------------------
 # The loop: freezing, steps and epochs, evaluations, seeds.
 # --------------------------------------------------------------------------------------------

@@ -87,10 +87,14 @@ class _Adapted(ELBO):
 
     def _restart_baselines_on_new_size(self, size: int) -> None:
         """Drop Pyro's decaying-average baselines when the mini-batch size changes (a shorter
-        last mini-batch): Pyro would fail on the shape mismatch; the averages restart instead."""
-        if getattr(self, "_batch_size", size) != size:
-            store = pyro.get_param_store()
-            for name in [n for n in store.keys() if n.startswith(_BASELINE_PREFIX)]:
+        last mini-batch): Pyro would fail on the shape mismatch; the averages restart instead.
+        On the first call (e.g. a run resumed from a checkpoint) the size is read off the
+        stored averages, whose last dimension is the data plate's."""
+        store = pyro.get_param_store()
+        previous = self.__dict__.get("_batch_size")
+        for name in [n for n in store.keys() if n.startswith(_BASELINE_PREFIX)]:
+            stored = store[name].shape[-1:] or (size,)
+            if (stored[0] if previous is None else previous) != size:
                 del store[name]
         self.__dict__["_batch_size"] = size
 

@@ -1,0 +1,167 @@
+"""Checkpoints of a ``fit`` run, from which it resumes exactly (SPEC "Reliability").
+
+A checkpoint holds everything the rest of a run depends on: the values of Pyro's parameters
+(by their param-store names) and the buffers of the model and guide, the optimiser's state,
+the random number generators of torch, Python and NumPy, the order of the current epoch's
+mini-batches, the :class:`~pyro_vae.training.History` so far, and the run's settings with a
+digest of the data. Resuming with other settings or other data is refused, naming the
+difference. The file holds only tensors and plain Python values, so it loads with
+``torch.load(weights_only=True)``; it is written to a temporary file and renamed into place,
+so an interrupted write leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import pathlib
+import random
+import tempfile
+
+import numpy as np
+import pyro
+import torch
+from torch import nn
+from torch.distributions import constraints, transform_to
+
+from .errors import ConfigError
+
+FORMAT = "pyro_vae.fit checkpoint 1"
+
+
+def data_digest(x: torch.Tensor) -> str:
+    """SHA-256 of the data's shape, dtype and values: a resumed run must see the same rows."""
+    values = x.detach().cpu().contiguous()
+    digest = hashlib.sha256(f"{tuple(values.shape)} {values.dtype}".encode())
+    digest.update(values.view(torch.uint8).numpy().tobytes() if values.numel() else b"")
+    return digest.hexdigest()
+
+
+def save(path: pathlib.Path, *, settings: dict, step: int, order: torch.Tensor, modules, optim, history) -> None:
+    """Write the state of a run after ``step`` steps to ``path``, atomically."""
+    names = _stable_names(modules)
+    module_params = {id(p) for m in modules if isinstance(m, nn.Module) for p in m.parameters()}
+    state = {
+        "format": FORMAT,
+        "settings": settings,
+        "step": step,
+        "modules": [m.state_dict() if isinstance(m, nn.Module) else {} for m in modules],
+        "params": {name: p.detach().clone() for name, p in pyro.get_param_store().named_parameters()
+                   if id(p) not in module_params},
+        "constraints": _constraint_names(),
+        "optimiser": _renamed(optim.get_state(), names),
+        "rng": _rng_state(order.device),
+        "order": order.detach().cpu(),
+        "history": json.dumps(dataclasses.asdict(history), default=_plain),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save(state, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        pathlib.Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load(path: pathlib.Path, settings: dict) -> dict:
+    """The checkpoint at ``path``, after checking that it was written by a run with these
+    ``settings``; a :class:`~pyro_vae.errors.ConfigError` says what differs."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 -- any unreadable file gets the same advice
+        raise ConfigError(f"checkpoint {str(path)!r} cannot be read as a pyro_vae checkpoint "
+                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                          "delete it or give another path") from e
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ConfigError(f"checkpoint {str(path)!r} is not a {FORMAT!r} file; delete it or give another path")
+    saved = state["settings"]
+    differences = [f"{key}={saved.get(key)!r} there, {settings.get(key)!r} here"
+                   for key in sorted(set(saved) | set(settings)) if saved.get(key) != settings.get(key)]
+    if differences:
+        raise ConfigError(f"checkpoint {str(path)!r} belongs to another run ({'; '.join(differences)}); "
+                          "give the same settings and data to resume, or another path to start afresh")
+    return state
+
+
+def restore(state: dict, modules, optim, device: torch.device) -> torch.Tensor:
+    """Put the parameters, buffers, optimiser state and generators of ``state`` back in place
+    (the parameters must exist: call the model and guide once first). Returns the mini-batch
+    order of the epoch in progress."""
+    for module, module_state in zip(modules, state["modules"]):
+        if isinstance(module, nn.Module):
+            try:
+                module.load_state_dict(module_state)
+            except RuntimeError as e:
+                raise ConfigError(f"checkpoint: the saved weights do not fit this model or guide ({e})") from e
+    store = dict(pyro.get_param_store().named_parameters())
+    for name, value in state["params"].items():
+        if name not in store and state["constraints"].get(name):  # made by the objective (baselines)
+            constraint = getattr(constraints, state["constraints"][name])
+            pyro.param(name, transform_to(constraint)(value.to(device)), constraint=constraint)
+            continue
+        if name not in store or store[name].shape != value.shape:
+            found = "not created" if name not in store else f"of shape {tuple(store[name].shape)}"
+            raise ConfigError(f"checkpoint: parameter {name!r} of shape {tuple(value.shape)} is saved but {found} "
+                              "by this model and guide; resume with the same model and guide")
+        with torch.no_grad():
+            store[name].copy_(value)
+    current = {stable: name for name, stable in _stable_names(modules).items()}
+    try:
+        optim.set_state(_renamed(state["optimiser"], current))
+    except KeyError as e:
+        raise ConfigError(f"checkpoint: the optimiser state names parameter {e} that this model and guide "
+                          "do not create; resume with the same model and guide") from e
+    _set_rng_state(state["rng"], device)
+    return state["order"].to(device)
+
+
+def _stable_names(modules) -> dict[str, str]:
+    """Param-store name → a name that does not depend on the instance: ``model.decoder.weight``
+    for a parameter of the model module (whose store name carries an instance number), the
+    store name for the rest (``pyro.param`` names, ``pyro.module`` prefixes)."""
+    labels = {id(p): f"{label}.{name}" for label, m in zip(("model", "guide"), modules) if isinstance(m, nn.Module)
+              for name, p in m.named_parameters()}
+    return {name: labels.get(id(p), name) for name, p in pyro.get_param_store().named_parameters()}
+
+
+def _constraint_names() -> dict[str, str | None]:
+    """Param-store name → the name of its constraint in ``torch.distributions.constraints``
+    (``None`` for a constraint made with arguments, which a weights-only file cannot hold)."""
+    known = {id(c): name for name, c in vars(constraints).items() if isinstance(c, constraints.Constraint)}
+    return {name: known.get(id(c)) for name, c in pyro.get_param_store().get_state()["constraints"].items()}
+
+
+def _renamed(optimiser_state: dict, names: dict[str, str]) -> dict:
+    """An optimiser's state with its parameter names mapped: ``SharedOptimiser``'s (groups of
+    names) or ``PyroOptim``'s (one state per name)."""
+    if set(optimiser_state) == {"names", "optimiser"}:
+        return {**optimiser_state, "names": [[names[n] for n in group] for group in optimiser_state["names"]]}
+    return {names[name]: value for name, value in optimiser_state.items()
+            if name is not None}  # None: a parameter of an earlier run, no longer in the store
+
+
+def _plain(value):
+    """A JSON value for what an ``evaluate`` callback may return (NumPy or torch numbers, arrays)."""
+    return value.tolist() if hasattr(value, "tolist") else float(value)
+
+
+def _rng_state(device: torch.device) -> dict:
+    name, keys, position, has_gauss, gauss = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": (name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss)}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    name, keys, position, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+    if "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)

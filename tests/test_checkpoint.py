@@ -1,0 +1,162 @@
+"""``fit(checkpoint=...)`` (``pyro_vae.checkpoint``): a run interrupted and resumed from its last
+checkpoint ends with the same parameters and history, to the last bit, as the same run without
+interruption (SPEC "Reliability": long runs checkpoint and resume exactly); checkpoints load
+with ``torch.load(weights_only=True)``; a checkpoint of another run is refused before any step."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pyro
+import pyro.optim
+import pytest
+import torch
+from conftest import e1_pair
+from pyro_vae.guides import LinearGaussian
+from pyro_vae.models import LinearVAE
+
+from pyro_vae.data import ppca_data
+from pyro_vae.errors import ConfigError
+from pyro_vae.training import fit
+
+STEPS, EVERY, STOP = 14, 4, 10  # checkpoints at 4 and 8; interrupted during step 10's evaluation
+
+
+class Interrupted(Exception):
+    pass
+
+
+def linear_pair(seed: int):
+    torch.manual_seed(seed)
+    return LinearVAE(10, 2), LinearGaussian(10, 2)
+
+
+def ppca_x():
+    return ppca_data(n_train=60, n_test=1, seed=3).x_train  # batches of 16: the 4th has 12 rows
+
+
+def e1(seed: int):
+    model, guide, _ = e1_pair(50, seed)
+    return model, guide
+
+
+def e1_x():
+    return e1_pair(50, 0)[2]
+
+
+def run(make_pair, x, checkpoint=None, stop_at=None, pair_seed=0, **options):
+    """``fit`` on a fresh pair in an empty param store, evaluating every step with a draw from
+    torch's generator (as the experiments' monitors do); ``stop_at`` interrupts it there."""
+    pyro.clear_param_store()
+    model, guide = make_pair(pair_seed)
+
+    def evaluate():
+        step = len(history_steps) + 1
+        history_steps.append(step)
+        if step == stop_at:
+            raise Interrupted
+        return {"draw": torch.rand(()).item()}
+
+    history_steps: list[int] = []
+    if "optimizer" in options:
+        options = options | {"optimizer": options["optimizer"]()}
+    history = fit(model, guide, x, steps=STEPS, batch_size=16, seed=7, evaluate_every=1, evaluate=evaluate,
+                  checkpoint=checkpoint, checkpoint_every=EVERY, **options)
+    modules = {"model": model, "guide": guide}
+    params = {f"{label}.{name}": value.detach().clone() for label, m in modules.items()
+              for name, value in m.state_dict().items()}
+    in_modules = {id(p) for m in modules.values() for p in m.parameters()}
+    params |= {name: value.detach().clone() for name, value in pyro.get_param_store().named_parameters()
+               if id(value) not in in_modules}  # e.g. tracegraph's baselines
+    return params, history
+
+
+CASES = {
+    "elbo": (linear_pair, ppca_x, dict(objective="elbo", num_particles=3, jit=False)),
+    "elbo, compiled": (linear_pair, ppca_x, dict(objective="elbo", num_particles=3, jit=True)),
+    "iwae, dreg": (linear_pair, ppca_x, dict(objective="iwae", num_particles=5, estimator="dreg")),
+    "tracegraph, baselines": (e1, e1_x, dict(objective="tracegraph", num_particles=2)),
+    "PyroOptim": (linear_pair, ppca_x, dict(objective="elbo", optimizer=lambda: pyro.optim.Adam({"lr": 0.01}))),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_resumed_run_equals_the_uninterrupted_run(case, tmp_path):
+    make_pair, make_x, options = CASES[case]
+    x = make_x()
+    expected_params, expected = run(make_pair, x, **options)
+    path = tmp_path / "run.pt"
+    with pytest.raises(Interrupted):
+        run(make_pair, x, checkpoint=path, stop_at=STOP, **options)
+    assert torch.load(path, weights_only=True)["step"] == 8
+    # other initial weights: everything must come from the checkpoint
+    params, resumed = run(make_pair, x, checkpoint=path, pair_seed=1, **options)
+    assert params.keys() == expected_params.keys()
+    for name, value in expected_params.items():
+        assert torch.equal(params[name], value), name
+    assert resumed.steps == expected.steps == list(range(1, STEPS + 1))
+    assert resumed.elbo == expected.elbo
+    assert resumed.evaluations == expected.evaluations
+    assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]  # no temporary files left
+
+
+def test_a_finished_run_is_not_trained_again(tmp_path):
+    x, path = ppca_x(), tmp_path / "run.pt"
+    params, history = run(linear_pair, x, checkpoint=path)
+    again_params, again = run(linear_pair, x, checkpoint=path, pair_seed=1)
+    assert all(torch.equal(again_params[name], value) for name, value in params.items())
+    assert dataclasses.asdict(again) == {**dataclasses.asdict(history), "runtime_s": again.runtime_s}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(lr=0.01), r"lr=0\.001 there, 0\.01 here"),
+        (dict(num_particles=2), r"num_particles=1 there, 2 here"),
+        (dict(x_scale=2.0), r"data='[0-9a-f]{64}' there"),
+        (dict(seed=8), r"seed=7 there, 8 here"),
+    ],
+)
+def test_a_checkpoint_of_another_run_is_refused_before_any_step(change, message, tmp_path):
+    x, path = ppca_x(), tmp_path / "run.pt"
+    run(linear_pair, x, checkpoint=path)
+    before = path.read_bytes()
+    pyro.clear_param_store()
+    model, guide = linear_pair(0)
+    weights = [p.detach().clone() for p in model.parameters()]
+    options = dict(lr=1e-3, num_particles=1, seed=7) | change
+    scale = options.pop("x_scale", 1.0)
+    with pytest.raises(ConfigError, match=message):
+        fit(model, guide, x * scale, steps=STEPS, batch_size=16, evaluate_every=1, evaluate=dict,
+            checkpoint=path, checkpoint_every=EVERY, **options)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), weights))
+    assert path.read_bytes() == before
+
+
+def test_bad_checkpoint_paths_and_files_get_clear_errors(tmp_path):
+    x = ppca_x()
+    model, guide = linear_pair(0)
+    with pytest.raises(ConfigError, match="is a folder; give a file name"):
+        fit(model, guide, x, steps=2, checkpoint=tmp_path)
+    with pytest.raises(ConfigError, match="checkpoint must be a file path, got int"):
+        fit(model, guide, x, steps=2, checkpoint=3)
+    with pytest.raises(ConfigError, match="checkpoint_every must be a positive int"):
+        fit(model, guide, x, steps=2, checkpoint=tmp_path / "a.pt", checkpoint_every=0)
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a checkpoint")
+    with pytest.raises(ConfigError, match="cannot be read as a pyro_vae checkpoint.*delete it"):
+        fit(model, guide, x, steps=2, checkpoint=junk)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(ConfigError, match="is not a 'pyro_vae.fit checkpoint 1' file"):
+        fit(model, guide, x, steps=2, checkpoint=other)
+
+
+def test_resuming_with_another_model_is_refused(tmp_path):
+    x, path = ppca_x(), tmp_path / "run.pt"
+    run(linear_pair, x, checkpoint=path)
+    pyro.clear_param_store()
+    model, guide = LinearVAE(10, 3), LinearGaussian(10, 3)
+    with pytest.raises(ConfigError, match="checkpoint.*(same model and guide|do not fit this model)"):
+        fit(model, guide, x, steps=STEPS, batch_size=16, seed=7, evaluate_every=1, evaluate=dict,
+            checkpoint=path, checkpoint_every=EVERY)
