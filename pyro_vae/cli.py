@@ -114,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
         "at most one per run)",
     )
     run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run in --out DIR from the checkpoints its fits keep there "
+        "(linear-vae, vae1, vae3); give the options it had; it ends with the results an "
+        "uninterrupted run would have",
+    )
+    run.add_argument(
         "--data",
         metavar="PATH",
         help="real data instead of the built-in synthetic set, for experiments that read files: "
@@ -183,18 +190,27 @@ def list_table() -> str:
 
 def cmd_run(args: argparse.Namespace) -> None:
     """Run one experiment and print where its results are."""
-    results, out_dir = experiments.run_experiment(
-        args.name,
-        profile=args.profile,
-        out=args.out,
-        seed=args.seed,
-        device=args.device,
-        progress=False if args.quiet else None,
-        runs=args.runs,
-        workers=args.workers,
-        data=args.data,
-        vocabulary_size=args.vocabulary_size,
-    )
+    out = args.out
+    if out is None and not args.resume:
+        out = experiments.default_out_dir(args.name)
+    try:
+        results, out_dir = experiments.run_experiment(
+            args.name,
+            profile=args.profile,
+            out=out,
+            seed=args.seed,
+            device=args.device,
+            progress=False if args.quiet else None,
+            resume=args.resume,
+            runs=args.runs,
+            workers=args.workers,
+            data=args.data,
+            vocabulary_size=args.vocabulary_size,
+        )
+    except KeyboardInterrupt:
+        if out is not None and (pathlib.Path(out) / experiments.CHECKPOINTS).is_dir():
+            print(f"{PROG}: interrupted; continue with the same options and --out {out} --resume", file=sys.stderr)
+        raise
     held = sum(c.holds for c in results.claims)
     print(
         f"{results.experiment}/{results.profile} (seed {results.seed}): "

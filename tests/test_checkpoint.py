@@ -15,8 +15,10 @@ from conftest import e1_pair
 from pyro_vae.guides import LinearGaussian
 from pyro_vae.models import LinearVAE
 
+from pyro_vae import checkpoint
 from pyro_vae.data import ppca_data
 from pyro_vae.errors import ConfigError
+from pyro_vae.experiments import run_experiment
 from pyro_vae.training import fit
 
 STEPS, EVERY, STOP = 14, 4, 10  # checkpoints at 4 and 8; interrupted during step 10's evaluation
@@ -160,3 +162,44 @@ def test_resuming_with_another_model_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="checkpoint.*(same model and guide|do not fit this model)"):
         fit(model, guide, x, steps=STEPS, batch_size=16, seed=7, evaluate_every=1, evaluate=dict,
             checkpoint=path, checkpoint_every=EVERY)
+
+
+def test_an_interrupted_experiment_resumes_to_the_results_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    """``pyro-vae run --resume``: E4's smoke profile (2 runs × 2 variants, one after another
+    here) interrupted after its third fit, then resumed in the same folder."""
+    expected, _ = run_experiment("linear-vae", "smoke", out=tmp_path / "whole", progress=False)
+    save, saved = checkpoint.save, []
+
+    def save_then_interrupt(path, **state):
+        save(path, **state)
+        saved.append(path.name)
+        if len(saved) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "save", save_then_interrupt)
+    out = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment("linear-vae", "smoke", out=out, progress=False)
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == sorted(saved) == [
+        "fixed_sigma-seed0.pt", "learned_sigma-seed0.pt", "learned_sigma-seed1.pt"]
+    with pytest.raises(ConfigError, match="checkpoints of an interrupted run; continue it with --resume"):
+        run_experiment("linear-vae", "smoke", out=out, progress=False)
+    saved.clear()
+    monkeypatch.setattr(checkpoint, "save", lambda path, **state: (save(path, **state), saved.append(path.name)))
+    resumed, _ = run_experiment("linear-vae", "smoke", out=out, progress=False, resume=True)
+    assert saved == ["fixed_sigma-seed1.pt"]  # the three finished fits came from their checkpoints
+    assert resumed.metrics == expected.metrics
+    assert resumed.tables == expected.tables
+    assert [dataclasses.asdict(c) for c in resumed.claims] == [dataclasses.asdict(c) for c in expected.claims]
+    assert resumed.settings == {**expected.settings, "resumed": True}
+    assert not (out / "checkpoints").exists() and (out / "results.json").is_file()
+
+
+def test_resume_is_refused_where_there_is_nothing_to_resume(tmp_path):
+    with pytest.raises(ConfigError, match="'gmm' keeps no checkpoints, so it cannot --resume; those that can: "
+                                          "linear-vae, vae1, vae3"):
+        run_experiment("gmm", "smoke", out=tmp_path, resume=True)
+    with pytest.raises(ConfigError, match="--resume needs --out DIR"):
+        run_experiment("vae3", "smoke", resume=True)
+    with pytest.raises(ConfigError, match="holds no checkpoints/ folder"):
+        run_experiment("vae3", "smoke", out=tmp_path, resume=True)

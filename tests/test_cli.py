@@ -282,3 +282,20 @@ def test_unreadable_data_exits_2_before_training(capsys, tmp_path):
     assert main(["run", "vae1", "--data", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "not an IDX file" in one_line_error(capsys)
     assert not (tmp_path / "o").exists()
+
+
+def test_resume_of_an_experiment_without_checkpoints_exits_2(capsys, tmp_path):
+    assert main(["run", "gmm", "--resume", "--out", str(tmp_path)]) == 2
+    assert "'gmm' keeps no checkpoints, so it cannot --resume" in one_line_error(capsys)
+
+
+def test_an_interrupted_run_says_how_to_resume(capsys, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+
+    def interrupted(name, out, **options):
+        (pathlib.Path(out) / experiments.CHECKPOINTS).mkdir(parents=True)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(experiments, "run_experiment", interrupted)
+    assert main(["run", "vae3", "--runs", "3", "--out", str(out)]) == 130
+    assert f"continue with the same options and --out {out} --resume" in capsys.readouterr().err

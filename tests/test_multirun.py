@@ -105,3 +105,14 @@ def test_vae1_refuses_a_missing_data_path_before_creating_the_output(tmp_path):
     with pytest.raises(ConfigError, match="no such file or folder"):
         experiments.run_experiment("vae1", "smoke", out=out, data=str(tmp_path / "missing"))
     assert not out.exists()
+
+
+def test_a_failed_run_in_a_worker_stops_the_others_and_raises_its_error():
+    with pytest.raises(ValueError, match="run 1 failed"):
+        multirun.run_seeds(_fail_on_one, [0, 1, 2, 3, 4, 5], workers=2)
+
+
+def _fail_on_one(seed: int) -> int:
+    if seed == 1:
+        raise ValueError("run 1 failed")
+    return seed

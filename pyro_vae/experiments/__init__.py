@@ -9,7 +9,9 @@ Each experiment is one module of this package. It defines
 * ``run(config, out_dir, progress=True, device="cpu") -> Results``, which writes its figures
   into ``out_dir`` and returns a :class:`~pyro_vae.results.Results`;
 * optionally ``check_config(config)``, which raises :class:`ConfigError` for settings that
-  need more than a type check (a data file that must exist, say); it runs before any output.
+  need more than a type check (a data file that must exist, say); it runs before any output;
+* optionally ``RESUMABLE = True`` when its fits keep checkpoints in ``out_dir/checkpoints``
+  (:data:`~pyro_vae.experiments.tracking.CHECKPOINTS`), from which ``resume=True`` continues.
 
 Settings a user may change from the command line (``--runs``, ``--workers``, ``--data``) are
 fields of ``Config``; an experiment without such a field refuses the option.
@@ -24,6 +26,7 @@ import dataclasses
 import datetime
 import importlib
 import pathlib
+import shutil
 import sys
 import time
 from types import ModuleType
@@ -32,6 +35,8 @@ from typing import Any
 from pyro_vae.errors import ConfigError
 from pyro_vae.results import Results, write_results
 from pyro_vae.validation import check_device, check_positive_int, check_seed
+
+from .tracking import CHECKPOINTS
 
 #: Experiment name -> module path, in the order ``pyro-vae list`` shows them; imported lazily.
 EXPERIMENTS: dict[str, str] = {
@@ -48,12 +53,14 @@ PROFILE_NAMES = ("smoke", "default", "paper")
 _CONTRACT = ("NAME", "SUMMARY", "PROFILES", "run")
 
 __all__ = [
+    "CHECKPOINTS",
     "EXPERIMENTS",
     "PROFILE_NAMES",
     "get_experiment",
     "make_config",
     "check_device",
     "prepare_out_dir",
+    "resume_out_dir",
     "run_experiment",
 ]
 
@@ -110,6 +117,9 @@ def default_out_dir(name: str, now: datetime.datetime | None = None) -> pathlib.
 def prepare_out_dir(out: str | pathlib.Path) -> pathlib.Path:
     """Create the output folder ``out``; ConfigError if it is a file or a non-empty folder."""
     out = pathlib.Path(out)
+    if (out / CHECKPOINTS).is_dir():
+        raise ConfigError(f"output folder {str(out)!r} holds the checkpoints of an interrupted run; continue it "
+                          "with --resume (and the options it had), or choose another --out")
     if out.is_dir() and any(out.iterdir()):
         raise ConfigError(f"output folder {str(out)!r} exists and is not empty; choose another --out")
     if out.exists() and not out.is_dir():
@@ -128,6 +138,7 @@ def run_experiment(
     seed: int | None = None,
     device: str = "cpu",
     progress: bool | None = None,
+    resume: bool = False,
     **overrides,
 ) -> tuple[Results, pathlib.Path]:
     """Run experiment ``name`` with ``profile`` and write its results into ``out``.
@@ -138,6 +149,11 @@ def run_experiment(
     profile (those that are not None), as :func:`make_config` checks them. Pyro's random seed is set to the
     configuration's seed before the run; the param store is left to the experiment.
 
+    An experiment with ``RESUMABLE`` keeps its fits' checkpoints in ``out/checkpoints`` while it
+    runs and removes them once the results are written. ``resume=True`` continues an interrupted
+    run in ``out`` from them; with the same settings it ends with the same results as an
+    uninterrupted run (``settings["resumed"]`` says it was resumed; ``runtime_s`` counts this part).
+
     :returns: the results and the output folder.
     """
     module = get_experiment(name)
@@ -145,7 +161,7 @@ def run_experiment(
     if hasattr(module, "check_config"):
         module.check_config(config)
     device = check_device(device)
-    out_dir = prepare_out_dir(default_out_dir(name) if out is None else out)
+    out_dir = resume_out_dir(module, out) if resume else prepare_out_dir(default_out_dir(name) if out is None else out)
     if progress is None:
         progress = sys.stderr.isatty()
 
@@ -159,5 +175,22 @@ def run_experiment(
         raise TypeError(f"{module.__name__}.run returned a {type(results).__name__}, not a Results")
     if not results.runtime_s:
         results = dataclasses.replace(results, runtime_s=elapsed)
+    if resume:
+        results = dataclasses.replace(results, settings={**results.settings, "resumed": True})
     write_results(results, out_dir)
+    shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
     return results, out_dir
+
+
+def resume_out_dir(module: ModuleType, out: str | pathlib.Path | None) -> pathlib.Path:
+    """The output folder of an interrupted run of ``module`` that ``resume=True`` continues."""
+    resumable = [n for n in EXPERIMENTS if getattr(get_experiment(n), "RESUMABLE", False)]
+    if not getattr(module, "RESUMABLE", False):
+        raise ConfigError(f"experiment {module.NAME!r} keeps no checkpoints, so it cannot --resume; "
+                          f"those that can: {', '.join(resumable)}")
+    if out is None:
+        raise ConfigError("--resume needs --out DIR: the output folder of the interrupted run")
+    out = pathlib.Path(out)
+    if not (out / CHECKPOINTS).is_dir():
+        raise ConfigError(f"--resume: {str(out)!r} holds no {CHECKPOINTS}/ folder of an interrupted run")
+    return out

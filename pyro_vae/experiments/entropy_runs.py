@@ -3,6 +3,7 @@ the three entropies, summarise the relative gap over runs, and draw Fig. 1-style
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Callable
 
 import numpy as np
@@ -28,9 +29,11 @@ def train_tracked(
     evaluate_every: int,
     seed: int,
     extra: Callable[[], dict] | None = None,
+    checkpoint: pathlib.Path | None = None,
 ) -> dict[str, list[float]]:
     """Train by ``Trace_ELBO``; at step 0 and every ``evaluate_every`` steps record the sampled
     ELBO on ``x``, the three entropies, their relative gap, and whatever ``extra()`` returns.
+    With ``checkpoint``, the fit keeps its state there and resumes from it (:func:`~pyro_vae.fit`).
 
     Returns columns: ``{"step": [...], "elbo": [...], "three_entropies": [...], ...}``.
     """
@@ -40,7 +43,8 @@ def train_tracked(
         return {**monitor(), **(extra() if extra else {})}
 
     return fit_tracked(model, guide, x, evaluate, objective="elbo", steps=steps, batch_size=batch_size, lr=lr,
-                       num_particles=num_particles, seed=seed, evaluate_every=evaluate_every)
+                       num_particles=num_particles, seed=seed, evaluate_every=evaluate_every,
+                       checkpoint=checkpoint)
 
 
 def relative_gaps(track: dict[str, list[float]]) -> np.ndarray:

@@ -23,8 +23,10 @@ from pyro_vae.results import Claim, Results
 
 from .entropy_runs import entropy_figure, gap_summary, relative_gaps, track_rows, train_tracked
 from .multirun import run_config_seeds
+from .tracking import CHECKPOINTS, checkpoint_file
 
 NAME = "linear-vae"
+RESUMABLE = True  # its fits keep checkpoints: pyro-vae run --resume continues an interrupted run
 SUMMARY = (
     "seed 002 §3.1/Fig. 1(a): linear VAE on pPCA data; ELBO → three entropies (eq. 33) → "
     "pPCA maximum; a gap stays with σ fixed"
@@ -64,7 +66,7 @@ PROFILES = {
 }
 
 
-def one_run(config: Config, seed: int) -> dict:
+def one_run(config: Config, seed: int, checkpoints: pathlib.Path | None = None) -> dict:
     """One seed: new pPCA data; the linear VAE with σ learned and with σ fixed."""
     data = ppca_data(config.n_train, config.n_test, config.data_dim, config.latent_dim,
                      config.sigma_gen, seed=seed)
@@ -90,12 +92,14 @@ def one_run(config: Config, seed: int) -> dict:
             model, guide, x, steps=config.steps, batch_size=config.batch_size, lr=config.lr,
             num_particles=config.num_particles, eval_samples=config.eval_samples,
             evaluate_every=config.evaluate_every, seed=seed, extra=exact,
+            checkpoint=checkpoint_file(checkpoints, variant, f"seed{seed}"),
         )
     return out
 
 
 def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: str = "cpu") -> Results:
-    seeds, workers, runs = run_config_seeds(one_run, config, device, progress, desc=NAME)
+    seeds, workers, runs = run_config_seeds(one_run, config, device, progress, desc=NAME,
+                                             checkpoints=out_dir / CHECKPOINTS)
 
     metrics: dict = {"runs": config.runs, "workers": workers}
     for variant in ("learned_sigma", "fixed_sigma"):

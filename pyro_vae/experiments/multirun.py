@@ -15,6 +15,7 @@ import concurrent.futures
 import functools
 import multiprocessing
 import os
+import pathlib
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -75,29 +76,34 @@ def run_tasks(
                 bar.update()
             return results
         context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_worker_setup
-        ) as pool:
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                                      initializer=_worker_setup)
+        try:
             futures = {pool.submit(call): i for i, call in enumerate(calls)}
             results: list = [None] * len(calls)
             for future in concurrent.futures.as_completed(futures):
                 results[futures[future]] = future.result()
                 bar.update()
-            return results
+        except BaseException:  # Ctrl-C or a failed run: stop the others now
+            _stop(pool)
+            raise
+        pool.shutdown()
+        return results
     finally:
         bar.close()
 
 
 def run_config_seeds(one_run: Callable, config, device: str = "cpu", progress: bool = False,
-                     desc: str = "runs") -> tuple[list[int], int, list]:
-    """``one_run(config, seed)`` for the seeds ``config.seed … config.seed + config.runs − 1``,
-    as :func:`run_on_device` runs them.
+                     desc: str = "runs", checkpoints: pathlib.Path | None = None) -> tuple[list[int], int, list]:
+    """``one_run(config, seed, checkpoints)`` for the seeds ``config.seed … config.seed +
+    config.runs − 1``, as :func:`run_on_device` runs them; ``checkpoints`` is the folder where
+    the runs keep their fits' checkpoints (None: none are kept).
 
     Returns the seeds, the number of workers and the results in the order of the seeds.
     """
     seeds = [config.seed + i for i in range(config.runs)]
-    workers, results = run_on_device(functools.partial(one_run, config), seeds, seeds, config.workers, device,
-                                     progress, desc)
+    task = functools.partial(one_run, config, checkpoints=checkpoints)
+    workers, results = run_on_device(task, seeds, seeds, config.workers, device, progress, desc)
     return seeds, workers, results
 
 
@@ -111,6 +117,17 @@ def run_on_device(task: Callable[[A], T], arguments: Sequence[A], seeds: Sequenc
             return 1, run_tasks(task, arguments, seeds, 1, progress, desc)
     workers = workers or default_workers(len(arguments))
     return workers, run_tasks(task, arguments, seeds, workers, progress, desc)
+
+
+def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Drop the runs not yet started and end the workers' current ones (their fits' last
+    checkpoints stay), instead of waiting for every queued run as ``shutdown`` would."""
+    if hasattr(pool, "terminate_workers"):  # Python 3.14
+        pool.terminate_workers()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(cancel_futures=True)  # returns once the pool has seen its workers end
 
 
 def _seeded(task: Callable[[A], T], argument: A, seed: int) -> T:

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Callable
 
 from pyro_vae.training import fit
+
+#: The folder in an experiment's output where its fits keep their checkpoints while it runs
+#: (removed when the results are written); ``pyro-vae run --resume`` continues from them.
+CHECKPOINTS = "checkpoints"
+
+
+def checkpoint_file(checkpoints: pathlib.Path | None, *parts) -> pathlib.Path | None:
+    """``checkpoints/PART-PART.pt`` for one fit of an experiment, or None without a folder."""
+    return None if checkpoints is None else checkpoints / ("-".join(map(str, parts)) + ".pt")
 
 
 def fit_tracked(model, guide, x, evaluate: Callable[[], dict], **fit_options) -> dict[str, list]:

@@ -28,8 +28,10 @@ from pyro_vae.results import Claim, Results
 from .entropy_runs import entropy_figure, gap_summary, relative_gaps, track_rows, train_tracked
 from .image_data import first_images, image_file
 from .multirun import run_config_seeds
+from .tracking import CHECKPOINTS, checkpoint_file
 
 NAME = "vae1"
+RESUMABLE = True  # its fits keep checkpoints: pyro-vae run --resume continues an interrupted run
 SUMMARY = (
     "seed 002 Fig. 1(b): VAE-1 (shared σ) on images (--data IDX, or built-in blobs); "
     "ELBO vs three entropies (eq. 25) over runs"
@@ -79,7 +81,7 @@ def check_config(config: Config) -> None:
     load_images(config)
 
 
-def one_run(config: Config, seed: int) -> dict:
+def one_run(config: Config, seed: int, checkpoints: pathlib.Path | None = None) -> dict:
     x = load_images(config).to(torch.get_default_device())  # the run's device (see run_config_seeds)
     per_epoch = math.ceil(x.shape[0] / config.batch_size)
     model = models.VAE1(x.shape[1], config.latent_dim, config.hidden, sigma=config.sigma_init)
@@ -88,6 +90,7 @@ def one_run(config: Config, seed: int) -> dict:
         model, guide, x, steps=config.epochs * per_epoch, batch_size=config.batch_size, lr=config.lr,
         num_particles=config.num_particles, eval_samples=config.eval_samples,
         evaluate_every=config.evaluate_every_epochs * per_epoch, seed=seed,
+        checkpoint=checkpoint_file(checkpoints, f"seed{seed}"),
         extra=lambda: {"sigma": model.observation.sigma.item()},
     )
     track["step"] = [s / per_epoch for s in track["step"]]  # epochs, the paper's x axis
@@ -95,7 +98,8 @@ def one_run(config: Config, seed: int) -> dict:
 
 
 def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: str = "cpu") -> Results:
-    seeds, workers, tracks = run_config_seeds(one_run, config, device, progress, desc=NAME)
+    seeds, workers, tracks = run_config_seeds(one_run, config, device, progress, desc=NAME,
+                                               checkpoints=out_dir / CHECKPOINTS)
     source = str(image_file(config.data)) if config.data else "built-in blob_images (28 × 28)"
     summary = gap_summary(tracks, tail=config.tail_evaluations)
     metrics = {"runs": config.runs, "workers": workers, **summary,

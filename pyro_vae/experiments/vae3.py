@@ -22,8 +22,10 @@ from pyro_vae.results import Claim, Results
 
 from .entropy_runs import entropy_figure, gap_summary, relative_gaps, track_rows, train_tracked
 from .multirun import run_config_seeds
+from .tracking import CHECKPOINTS, checkpoint_file
 
 NAME = "vae3"
+RESUMABLE = True  # its fits keep checkpoints: pyro-vae run --resume continues an interrupted run
 SUMMARY = (
     "seed 002 Fig. 1(c)/Fig. 2: VAE-3 (σ(z) network) on PCA-ring data; ELBO vs three "
     "entropies (eq. 39) over runs, batch 2000 / batch 100 / lr 0.005"
@@ -72,7 +74,7 @@ def settings(config: Config) -> dict[str, tuple[int, float]]:
             "lr0.005": (config.batch_size, config.high_lr)}
 
 
-def one_run(config: Config, seed: int) -> dict:
+def one_run(config: Config, seed: int, checkpoints: pathlib.Path | None = None) -> dict:
     """One seed: new PCA-ring data, VAE-3 trained in each of the three settings."""
     data = pca_ring(config.n_train, 1, config.data_dim, config.latent_dim, config.sigma_gen, seed=seed)
     x = data.x_train.to(torch.get_default_device())  # the run's device (see run_config_seeds)
@@ -85,13 +87,15 @@ def one_run(config: Config, seed: int) -> dict:
             model, guide, x, steps=config.epochs * per_epoch, batch_size=batch_size, lr=lr,
             num_particles=config.num_particles, eval_samples=config.eval_samples,
             evaluate_every=config.evaluate_every_epochs * per_epoch, seed=seed,
+            checkpoint=checkpoint_file(checkpoints, name, f"seed{seed}"),
         )
         out[name]["epoch"] = [s / per_epoch for s in out[name]["step"]]
     return out
 
 
 def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: str = "cpu") -> Results:
-    seeds, workers, runs = run_config_seeds(one_run, config, device, progress, desc=NAME)
+    seeds, workers, runs = run_config_seeds(one_run, config, device, progress, desc=NAME,
+                                             checkpoints=out_dir / CHECKPOINTS)
 
     metrics: dict = {"runs": config.runs, "workers": workers}
     claims = []
