@@ -23,10 +23,11 @@ import tempfile
 import numpy as np
 import pyro
 import torch
+from pyro import poutine
 from torch import nn
-from torch.distributions import constraints, transform_to
 
 from .errors import ConfigError
+from .objectives import BASELINE_PREFIX
 
 FORMAT = "pyro_vae.fit checkpoint 1"
 
@@ -39,8 +40,20 @@ def data_digest(x: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
-def save(path: pathlib.Path, *, settings: dict, step: int, order: torch.Tensor, modules, optim, history) -> None:
-    """Write the state of a run after ``step`` steps to ``path``, atomically."""
+def parameters_of(model, guide, x: torch.Tensor) -> set[str]:
+    """The param-store names that ``model`` and ``guide`` use on ``x`` (a few rows), found by
+    running them once without touching the random number generators."""
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), torch.no_grad():
+        with poutine.trace(param_only=True) as used:
+            poutine.replay(model, trace=poutine.trace(guide).get_trace(x))(x)
+    return set(used.trace.nodes)
+
+
+def save(path: pathlib.Path, *, settings: dict, step: int, order: torch.Tensor, modules, params: set[str], optim,
+         history) -> None:
+    """Write the state of a run after ``step`` steps to ``path``, atomically: of Pyro's param
+    store, only the modules' parameters, the other ``params`` of this model and guide, and the
+    objective's baselines (not what other fits left in the store)."""
     names = _stable_names(modules)
     module_params = {id(p) for m in modules if isinstance(m, nn.Module) for p in m.parameters()}
     state = {
@@ -49,8 +62,7 @@ def save(path: pathlib.Path, *, settings: dict, step: int, order: torch.Tensor, 
         "step": step,
         "modules": [m.state_dict() if isinstance(m, nn.Module) else {} for m in modules],
         "params": {name: p.detach().clone() for name, p in pyro.get_param_store().named_parameters()
-                   if id(p) not in module_params},
-        "constraints": _constraint_names(),
+                   if id(p) not in module_params and (name in params or name.startswith(BASELINE_PREFIX))},
         "optimiser": _renamed(optim.get_state(), names),
         "rng": _rng_state(order.device),
         "order": order.detach().cpu(),
@@ -99,9 +111,8 @@ def restore(state: dict, modules, optim, device: torch.device) -> torch.Tensor:
                 raise ConfigError(f"checkpoint: the saved weights do not fit this model or guide ({e})") from e
     store = dict(pyro.get_param_store().named_parameters())
     for name, value in state["params"].items():
-        if name not in store and state["constraints"].get(name):  # made by the objective (baselines)
-            constraint = getattr(constraints, state["constraints"][name])
-            pyro.param(name, transform_to(constraint)(value.to(device)), constraint=constraint)
+        if name not in store and name.startswith(BASELINE_PREFIX):  # made by the objective as it runs
+            pyro.param(name, value.to(device))
             continue
         if name not in store or store[name].shape != value.shape:
             found = "not created" if name not in store else f"of shape {tuple(store[name].shape)}"
@@ -128,13 +139,6 @@ def _stable_names(modules) -> dict[str, str]:
     return {name: labels.get(id(p), name) for name, p in pyro.get_param_store().named_parameters()}
 
 
-def _constraint_names() -> dict[str, str | None]:
-    """Param-store name → the name of its constraint in ``torch.distributions.constraints``
-    (``None`` for a constraint made with arguments, which a weights-only file cannot hold)."""
-    known = {id(c): name for name, c in vars(constraints).items() if isinstance(c, constraints.Constraint)}
-    return {name: known.get(id(c)) for name, c in pyro.get_param_store().get_state()["constraints"].items()}
-
-
 def _renamed(optimiser_state: dict, names: dict[str, str]) -> dict:
     """An optimiser's state with its parameter names mapped: ``SharedOptimiser``'s (groups of
     names) or ``PyroOptim``'s (one state per name)."""
@@ -146,7 +150,13 @@ def _renamed(optimiser_state: dict, names: dict[str, str]) -> dict:
 
 def _plain(value):
     """A JSON value for what an ``evaluate`` callback may return (NumPy or torch numbers, arrays)."""
-    return value.tolist() if hasattr(value, "tolist") else float(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"checkpoint: evaluate() returned a {type(value).__name__}, which a checkpoint cannot "
+                          "hold; return numbers, lists or arrays") from None
 
 
 def _rng_state(device: torch.device) -> dict:

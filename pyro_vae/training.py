@@ -238,8 +238,7 @@ def fit(
     if checkpoint is not None:
         run_settings = {
             "objective": objective_name, "num_particles": num_particles, "beta": beta, "estimator": estimator,
-            "jit": bool(jit), "lr": lr, "optimizer": optimizer if isinstance(optimizer, str) else type(optimizer).__name__,
-            "steps": total, "batch_size": batch, "seed": seed, "device": str(x.device), "evaluate_every": evaluate_every,
+            "jit": bool(jit), **_optimiser_settings(optimizer, lr), "steps": total, "batch_size": batch, "seed": seed, "device": str(x.device), "evaluate_every": evaluate_every,
             "model": _kind(model), "guide": _kind(guide), "frozen": len(frozen_params),
             "data": checkpoints.data_digest(x),
         }
@@ -248,6 +247,7 @@ def fit(
     if seed is not None:
         pyro.set_rng_seed(seed)
     check_pair(model, guide, x[: min(len(x), 8)])
+    own_params = checkpoints.parameters_of(model, guide, x[: min(len(x), 8)]) if checkpoint is not None else None
 
     if progress is None:
         progress = sys.stderr.isatty()
@@ -259,7 +259,14 @@ def fit(
         order = checkpoints.restore(saved_state, (model, guide), optim, x.device)
         history = History(**json.loads(saved_state["history"]))
         done = saved_state["step"]
-    runtime_before = history.runtime_s
+    runtime_before, compiled_before = history.runtime_s, history.compiled
+
+    def compiled() -> bool:  # every mini-batch shape ran compiled, before a resume and after it
+        now = bool(getattr(elbo, "compiled", False))
+        if done == 0:
+            return now
+        return compiled_before and (now or history.steps[-1] == done)  # no step since the resume
+
     saved_flags = [p.requires_grad for p in frozen_params]
     for p in frozen_params:
         p.requires_grad_(False)
@@ -281,13 +288,14 @@ def fit(
                 history.evaluations.append({"step": step, **evaluate()})
             if checkpoint is not None and (step % checkpoint_every == 0 or step == total):
                 history.runtime_s = runtime_before + time.perf_counter() - start
+                history.compiled = compiled()
                 checkpoints.save(checkpoint, settings=run_settings, step=step, order=order, modules=(model, guide),
-                                 optim=optim, history=history)
+                                 params=own_params, optim=optim, history=history)
     finally:
         for p, flag in zip(frozen_params, saved_flags):
             p.requires_grad_(flag)
         history.runtime_s = runtime_before + time.perf_counter() - start
-        history.compiled = bool(getattr(elbo, "compiled", False))
+        history.compiled = compiled()
     return history
 
 
@@ -302,9 +310,20 @@ def _checkpoint_path(checkpoint) -> pathlib.Path:
     path = pathlib.Path(checkpoint)
     if path.is_dir():
         raise ConfigError(f"checkpoint: {str(path)!r} is a folder; give a file name such as run.pt")
-    if path.parent.exists() and not path.parent.is_dir():
-        raise ConfigError(f"checkpoint: {str(path.parent)!r} is not a folder")
+    existing = next(p for p in path.absolute().parents if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"checkpoint: {str(existing)!r} is not a folder, so {str(path)!r} cannot be written")
     return path
+
+
+def _optimiser_settings(optimizer, lr: float) -> dict:
+    """What a checkpoint records of the optimiser: its name and ``lr``, or a ``PyroOptim``'s
+    torch class and arguments (which carry its learning rate; ``lr`` is then unused)."""
+    if isinstance(optimizer, str):
+        return {"optimizer": optimizer, "lr": lr}
+    args = optimizer.pt_optim_args
+    return {"optimizer": f"{type(optimizer).__name__}({optimizer.pt_optim_constructor.__name__})",
+            "optimizer_args": "a callable" if callable(args) else repr(args), "lr": None}
 
 
 class SharedOptimiser:

@@ -6,14 +6,17 @@ with ``torch.load(weights_only=True)``; a checkpoint of another run is refused b
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pyro
+import pyro.distributions as dist
 import pyro.optim
 import pytest
 import torch
 from conftest import e1_pair
 from pyro_vae.guides import LinearGaussian
 from pyro_vae.models import LinearVAE
+from torch.distributions import constraints
 
 from pyro_vae import checkpoint
 from pyro_vae.data import ppca_data
@@ -64,7 +67,7 @@ def run(make_pair, x, checkpoint=None, stop_at=None, pair_seed=0, **options):
         options = options | {"optimizer": options["optimizer"]()}
     history = fit(model, guide, x, steps=STEPS, batch_size=16, seed=7, evaluate_every=1, evaluate=evaluate,
                   checkpoint=checkpoint, checkpoint_every=EVERY, **options)
-    modules = {"model": model, "guide": guide}
+    modules = {label: m for label, m in (("model", model), ("guide", guide)) if isinstance(m, torch.nn.Module)}
     params = {f"{label}.{name}": value.detach().clone() for label, m in modules.items()
               for name, value in m.state_dict().items()}
     in_modules = {id(p) for m in modules.values() for p in m.parameters()}
@@ -73,12 +76,33 @@ def run(make_pair, x, checkpoint=None, stop_at=None, pair_seed=0, **options):
     return params, history
 
 
+def user_pair(seed: int):
+    """A model and guide written as plain functions with ``pyro.param``, as in Pyro's tutorials."""
+    torch.manual_seed(seed)
+    start = torch.randn(10)
+
+    def model(x):
+        w = pyro.param("w", start)
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", dist.Normal(0.0, 1.0))
+            pyro.sample("x", dist.Normal(z.unsqueeze(-1) * w, 1.0).to_event(1), obs=x)
+
+    def guide(x):
+        a = pyro.param("a", torch.zeros(10))
+        s = pyro.param("s", torch.ones(()), constraint=constraints.positive)
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("z", dist.Normal(x @ a, s))
+
+    return model, guide
+
+
 CASES = {
     "elbo": (linear_pair, ppca_x, dict(objective="elbo", num_particles=3, jit=False)),
     "elbo, compiled": (linear_pair, ppca_x, dict(objective="elbo", num_particles=3, jit=True)),
     "iwae, dreg": (linear_pair, ppca_x, dict(objective="iwae", num_particles=5, estimator="dreg")),
     "tracegraph, baselines": (e1, e1_x, dict(objective="tracegraph", num_particles=2)),
     "PyroOptim": (linear_pair, ppca_x, dict(objective="elbo", optimizer=lambda: pyro.optim.Adam({"lr": 0.01}))),
+    "functions with pyro.param": (user_pair, ppca_x, dict(objective="elbo", num_particles=2)),
 }
 
 
@@ -180,7 +204,7 @@ def test_an_interrupted_experiment_resumes_to_the_results_of_an_uninterrupted_on
     out = tmp_path / "interrupted"
     with pytest.raises(KeyboardInterrupt):
         run_experiment("linear-vae", "smoke", out=out, progress=False)
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == sorted(saved) == [
+    assert sorted(p.name for p in (out / "checkpoints").glob("*.pt")) == sorted(saved) == [
         "fixed_sigma-seed0.pt", "learned_sigma-seed0.pt", "learned_sigma-seed1.pt"]
     with pytest.raises(ConfigError, match="checkpoints of an interrupted run; continue it with --resume"):
         run_experiment("linear-vae", "smoke", out=out, progress=False)
@@ -193,6 +217,27 @@ def test_an_interrupted_experiment_resumes_to_the_results_of_an_uninterrupted_on
     assert [dataclasses.asdict(c) for c in resumed.claims] == [dataclasses.asdict(c) for c in expected.claims]
     assert resumed.settings == {**expected.settings, "resumed": True}
     assert not (out / "checkpoints").exists() and (out / "results.json").is_file()
+
+
+def test_resuming_an_experiment_with_other_settings_is_refused(tmp_path):
+    out = tmp_path / "out"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "config.json").write_text(json.dumps({"runs": 2}))
+    with pytest.raises(ConfigError, match="had other settings .*runs=2 there, 3 here"):
+        run_experiment("linear-vae", "smoke", out=out, progress=False, resume=True, runs=3)
+
+
+def test_a_checkpoint_holds_only_this_fits_parameters(tmp_path):
+    """Another fit's parameters and unrelated ones left in the param store are not saved, so a
+    resume (in a new process, where instance names start again) cannot load them."""
+    pyro.clear_param_store()
+    x = ppca_x()
+    fit(*linear_pair(5), x, steps=2)
+    pyro.param("unrelated", torch.ones(3))
+    model, guide = user_pair(0)
+    fit(model, guide, x, steps=3, checkpoint=tmp_path / "run.pt")
+    assert sorted(torch.load(tmp_path / "run.pt", weights_only=True)["params"]) == ["a", "s", "w"]
+    pyro.clear_param_store()
 
 
 def test_resume_is_refused_where_there_is_nothing_to_resume(tmp_path):

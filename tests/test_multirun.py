@@ -6,6 +6,7 @@ overrides (``--runs``, ``--workers``, ``--data``)."""
 from __future__ import annotations
 
 import functools
+import time
 
 import numpy as np
 import pytest
@@ -107,12 +108,17 @@ def test_vae1_refuses_a_missing_data_path_before_creating_the_output(tmp_path):
     assert not out.exists()
 
 
-def test_a_failed_run_in_a_worker_stops_the_others_and_raises_its_error():
+def test_a_failed_run_in_a_worker_stops_the_others_and_raises_its_error(tmp_path):
+    """The runs queued behind a failure never start (the pool used to run them all first)."""
     with pytest.raises(ValueError, match="run 1 failed"):
-        multirun.run_seeds(_fail_on_one, [0, 1, 2, 3, 4, 5], workers=2)
+        multirun.run_seeds(functools.partial(_fail_on_one, tmp_path), list(range(12)), workers=2)
+    started = {p.name for p in tmp_path.iterdir()}
+    assert "started-1" in started and len(started) < 12
 
 
-def _fail_on_one(seed: int) -> int:
+def _fail_on_one(folder, seed: int) -> int:
+    (folder / f"started-{seed}").touch()
     if seed == 1:
         raise ValueError("run 1 failed")
+    time.sleep(0.5)  # a run that takes a while
     return seed

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import importlib
+import json
 import pathlib
 import shutil
 import sys
@@ -162,6 +163,8 @@ def run_experiment(
         module.check_config(config)
     device = check_device(device)
     out_dir = resume_out_dir(module, out) if resume else prepare_out_dir(default_out_dir(name) if out is None else out)
+    if getattr(module, "RESUMABLE", False):
+        _keep_or_compare_config(out_dir / CHECKPOINTS, config, device, resume)
     if progress is None:
         progress = sys.stderr.isatty()
 
@@ -184,8 +187,8 @@ def run_experiment(
 
 def resume_out_dir(module: ModuleType, out: str | pathlib.Path | None) -> pathlib.Path:
     """The output folder of an interrupted run of ``module`` that ``resume=True`` continues."""
-    resumable = [n for n in EXPERIMENTS if getattr(get_experiment(n), "RESUMABLE", False)]
     if not getattr(module, "RESUMABLE", False):
+        resumable = [n for n in EXPERIMENTS if getattr(get_experiment(n), "RESUMABLE", False)]
         raise ConfigError(f"experiment {module.NAME!r} keeps no checkpoints, so it cannot --resume; "
                           f"those that can: {', '.join(resumable)}")
     if out is None:
@@ -194,3 +197,21 @@ def resume_out_dir(module: ModuleType, out: str | pathlib.Path | None) -> pathli
     if not (out / CHECKPOINTS).is_dir():
         raise ConfigError(f"--resume: {str(out)!r} holds no {CHECKPOINTS}/ folder of an interrupted run")
     return out
+
+
+def _keep_or_compare_config(folder: pathlib.Path, config, device: str, resume: bool) -> None:
+    """Write the run's settings beside its checkpoints; on ``resume``, refuse other settings
+    (``workers`` aside: it does not change the numbers)."""
+    settings = json.loads(json.dumps({**dataclasses.asdict(config), "device": device}, default=str))
+    settings.pop("workers", None)
+    file = folder / "config.json"
+    if not resume:
+        folder.mkdir(parents=True, exist_ok=True)
+        file.write_text(json.dumps(settings, indent=1))
+        return
+    saved = json.loads(file.read_text()) if file.is_file() else {}
+    differences = [f"{key}={saved.get(key)!r} there, {settings.get(key)!r} here"
+                   for key in sorted(set(saved) | set(settings)) if saved.get(key) != settings.get(key)]
+    if differences:
+        raise ConfigError(f"--resume: the interrupted run in {str(folder.parent)!r} had other settings "
+                          f"({'; '.join(differences)}); give the options it had")

@@ -92,7 +92,7 @@ class _Adapted(ELBO):
         stored averages, whose last dimension is the data plate's."""
         store = pyro.get_param_store()
         previous = self.__dict__.get("_batch_size")
-        for name in [n for n in store.keys() if n.startswith(_BASELINE_PREFIX)]:
+        for name in [n for n in store.keys() if n.startswith(BASELINE_PREFIX)]:
             stored = store[name].shape[-1:] or (size,)
             if (stored[0] if previous is None else previous) != size:
                 del store[name]
@@ -291,4 +291,5 @@ def _baseline(site) -> dict:
     return {}
 
 
-_BASELINE_PREFIX = "__baseline_avg_downstream_cost_"  # pyro.infer.tracegraph_elbo's name
+#: The param-store names of TraceGraph_ELBO's decaying-average baselines start so (pyro-ppl 1.9).
+BASELINE_PREFIX = "__baseline_avg_downstream_cost_"
