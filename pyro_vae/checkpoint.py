@@ -54,16 +54,17 @@ def save(path: pathlib.Path, *, settings: dict, step: int, order: torch.Tensor, 
     """Write the state of a run after ``step`` steps to ``path``, atomically: of Pyro's param
     store, only the modules' parameters, the other ``params`` of this model and guide, and the
     objective's baselines (not what other fits left in the store)."""
-    names = _stable_names(modules)
     module_params = {id(p) for m in modules if isinstance(m, nn.Module) for p in m.parameters()}
+    own = {name: p for name, p in pyro.get_param_store().named_parameters()
+           if id(p) in module_params or name in params or name.startswith(BASELINE_PREFIX)}
+    names = {name: stable for name, stable in _stable_names(modules).items() if name in own}
     state = {
         "format": FORMAT,
         "settings": settings,
         "step": step,
         "modules": [m.state_dict() if isinstance(m, nn.Module) else {} for m in modules],
-        "params": {name: p.detach().clone() for name, p in pyro.get_param_store().named_parameters()
-                   if id(p) not in module_params and (name in params or name.startswith(BASELINE_PREFIX))},
-        "optimiser": _renamed(optim.get_state(), names),
+        "params": {name: p.detach().clone() for name, p in own.items() if id(p) not in module_params},
+        "optimiser": _renamed(optim.get_state(), names, only_known=True),
         "rng": _rng_state(order.device),
         "order": order.detach().cpu(),
         "history": json.dumps(dataclasses.asdict(history), default=_plain),
@@ -139,13 +140,13 @@ def _stable_names(modules) -> dict[str, str]:
     return {name: labels.get(id(p), name) for name, p in pyro.get_param_store().named_parameters()}
 
 
-def _renamed(optimiser_state: dict, names: dict[str, str]) -> dict:
+def _renamed(optimiser_state: dict, names: dict[str, str], only_known: bool = False) -> dict:
     """An optimiser's state with its parameter names mapped: ``SharedOptimiser``'s (groups of
-    names) or ``PyroOptim``'s (one state per name)."""
+    names) or ``PyroOptim``'s (one state per name; ``only_known`` leaves out the names that
+    ``names`` lacks, such as other fits' parameters in a ``PyroOptim`` used before)."""
     if set(optimiser_state) == {"names", "optimiser"}:
         return {**optimiser_state, "names": [[names[n] for n in group] for group in optimiser_state["names"]]}
-    return {names[name]: value for name, value in optimiser_state.items()
-            if name is not None}  # None: a parameter of an earlier run, no longer in the store
+    return {names[name]: value for name, value in optimiser_state.items() if not only_known or name in names}
 
 
 def _plain(value):

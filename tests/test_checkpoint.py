@@ -248,3 +248,15 @@ def test_resume_is_refused_where_there_is_nothing_to_resume(tmp_path):
         run_experiment("vae3", "smoke", resume=True)
     with pytest.raises(ConfigError, match="holds no checkpoints/ folder"):
         run_experiment("vae3", "smoke", out=tmp_path, resume=True)
+
+
+def test_a_pyro_optim_used_before_saves_only_this_fits_state(tmp_path):
+    pyro.clear_param_store()
+    x, optim = ppca_x(), pyro.optim.Adam({"lr": 0.01})
+    fit(*linear_pair(5), x, steps=2, optimizer=optim)
+    model, guide = linear_pair(0)
+    fit(model, guide, x, steps=3, optimizer=optim, checkpoint=tmp_path / "run.pt")
+    saved = torch.load(tmp_path / "run.pt", weights_only=True)["optimiser"]
+    assert sorted(saved) == sorted(f"{label}.{name}" for label, m in (("model", model), ("guide", guide))
+                                   for name, _ in m.named_parameters())
+    pyro.clear_param_store()
