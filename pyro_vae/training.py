@@ -238,7 +238,8 @@ def fit(
     if checkpoint is not None:
         run_settings = {
             "objective": objective_name, "num_particles": num_particles, "beta": beta, "estimator": estimator,
-            "jit": bool(jit), **_optimiser_settings(optimizer, lr), "steps": total, "batch_size": batch, "seed": seed, "device": str(x.device), "evaluate_every": evaluate_every,
+            "jit": bool(jit), **_optimiser_settings(optimizer, lr), "steps": total, "batch_size": batch,
+            "seed": seed, "device": str(x.device), "evaluate_every": evaluate_every,
             "model": _kind(model), "guide": _kind(guide), "frozen": len(frozen_params),
             "data": checkpoints.data_digest(x),
         }
@@ -331,9 +332,10 @@ class SharedOptimiser:
 
     Parameters join it as they first appear in a step; those not in a step are left alone, as
     Pyro leaves them; those the param store has replaced by another tensor of the same name
-    (tracegraph's decaying-average baselines, every step) are dropped. Pyro's ``PyroOptim`` keeps one optimiser per parameter; for the 0.7 M
-    parameters of a 784-400-50 VAE one fused Adam step takes 0.5 ms against 3.0 ms. Adam's
-    update is elementwise, so the trajectory is the same.
+    (tracegraph's decaying-average baselines, every step) are dropped. Pyro's ``PyroOptim``
+    keeps one optimiser per parameter; for the 0.7 M parameters of a 784-400-50 VAE one fused
+    Adam step takes 0.5 ms against 3.0 ms. Adam's update is elementwise, so the trajectory is
+    the same.
     """
 
     def __init__(self, optimiser_class: type[torch.optim.Optimizer], lr: float):

@@ -162,7 +162,10 @@ def run_experiment(
     if hasattr(module, "check_config"):
         module.check_config(config)
     device = check_device(device)
-    out_dir = resume_out_dir(module, out) if resume else prepare_out_dir(default_out_dir(name) if out is None else out)
+    if resume:
+        out_dir = resume_out_dir(module, out)
+    else:
+        out_dir = prepare_out_dir(default_out_dir(name) if out is None else out)
     if getattr(module, "RESUMABLE", False):
         _keep_or_compare_config(out_dir / CHECKPOINTS, config, device, resume)
     if progress is None:
