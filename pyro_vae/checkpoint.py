@@ -91,13 +91,17 @@ def load(path: pathlib.Path, settings: dict) -> dict:
                           "delete it or give another path") from e
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ConfigError(f"checkpoint {str(path)!r} is not a {FORMAT!r} file; delete it or give another path")
-    saved = state["settings"]
-    differences = [f"{key}={saved.get(key)!r} there, {settings.get(key)!r} here"
-                   for key in sorted(set(saved) | set(settings)) if saved.get(key) != settings.get(key)]
+    differences = setting_differences(state["settings"], settings)
     if differences:
-        raise ConfigError(f"checkpoint {str(path)!r} belongs to another run ({'; '.join(differences)}); "
+        raise ConfigError(f"checkpoint {str(path)!r} belongs to another run ({differences}); "
                           "give the same settings and data to resume, or another path to start afresh")
     return state
+
+
+def setting_differences(saved: dict, current: dict) -> str:
+    """``"key=a there, b here; ..."`` for every setting that differs ("" when none does)."""
+    return "; ".join(f"{key}={saved.get(key)!r} there, {current.get(key)!r} here"
+                     for key in sorted(set(saved) | set(current)) if saved.get(key) != current.get(key))
 
 
 def restore(state: dict, modules, optim, device: torch.device) -> torch.Tensor:

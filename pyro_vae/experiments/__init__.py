@@ -33,6 +33,7 @@ import time
 from types import ModuleType
 from typing import Any
 
+from pyro_vae.checkpoint import setting_differences
 from pyro_vae.errors import ConfigError
 from pyro_vae.results import Results, write_results
 from pyro_vae.validation import check_device, check_positive_int, check_seed
@@ -213,8 +214,7 @@ def _keep_or_compare_config(folder: pathlib.Path, config, device: str, resume: b
         file.write_text(json.dumps(settings, indent=1))
         return
     saved = json.loads(file.read_text()) if file.is_file() else {}
-    differences = [f"{key}={saved.get(key)!r} there, {settings.get(key)!r} here"
-                   for key in sorted(set(saved) | set(settings)) if saved.get(key) != settings.get(key)]
+    differences = setting_differences(saved, settings)
     if differences:
         raise ConfigError(f"--resume: the interrupted run in {str(folder.parent)!r} had other settings "
-                          f"({'; '.join(differences)}); give the options it had")
+                          f"({differences}); give the options it had")
