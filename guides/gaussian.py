@@ -73,8 +73,14 @@ class SharedTrunkGaussian(AmortisedGuide):
 
 class DiagonalGaussian(AmortisedGuide):
     """The standard VAE encoder (seed 002 eq. 4–7): ``N(z; ν_φ(x), diag τ_φ²(x))`` with one
-    MLP for the mean ν and one for the standard deviations τ."""
+    MLP for the mean ν and one for the standard deviations τ.
 
-    def __init__(self, data_dim: int, latent_dim: int, hidden: Sequence[int] = (50, 50)):
+    :param scale: how the τ network's output ρ gives τ: ``"log_variance"`` (ρ = log τ², the
+        default, as seed 002's footnote 1; rescaling z is then exact in the parameters) or
+        ``"softplus"``; see :class:`~pyro_vae.families.HeteroscedasticGaussian`.
+    """
+
+    def __init__(self, data_dim: int, latent_dim: int, hidden: Sequence[int] = (50, 50),
+                 scale: str = "log_variance"):
         encoder = Concatenate(mlp(data_dim, latent_dim, hidden), mlp(data_dim, latent_dim, hidden))
-        super().__init__(HeteroscedasticGaussian(), encoder)
+        super().__init__(HeteroscedasticGaussian(scale), encoder)

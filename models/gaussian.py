@@ -180,8 +180,13 @@ class VAE2(GaussianVAE):
 
 
 class VAE3(GaussianVAE):
-    """VAE-3 (seed 002 eq. 34–38): ``x ~ N(μ(z), diag σ²(z))``, μ and σ from two MLPs."""
+    """VAE-3 (seed 002 eq. 34–38): ``x ~ N(μ(z), diag σ²(z))``, μ and σ from two MLPs.
 
-    def __init__(self, data_dim: int, latent_dim: int, hidden=(50, 50)):
+    :param scale: how the σ network's output ρ gives σ: ``"log_variance"`` (ρ = log σ², the
+        default, for which Prop. 3's rescaling of the variances is exact) or ``"softplus"``; see
+        :class:`~pyro_vae.families.HeteroscedasticGaussian`.
+    """
+
+    def __init__(self, data_dim: int, latent_dim: int, hidden=(50, 50), scale: str = "log_variance"):
         decoder = Concatenate(mlp(latent_dim, data_dim, hidden), mlp(latent_dim, data_dim, hidden))
-        super().__init__(decoder, HeteroscedasticGaussian(), latent_dim)
+        super().__init__(decoder, HeteroscedasticGaussian(scale), latent_dim)

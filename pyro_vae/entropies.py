@@ -96,12 +96,14 @@ def entropy_monitor(model, guide, x: torch.Tensor, num_samples: int = 100):
     The gap is split into the terms' residuals ``f1_residual = F1 + H[p(z)]`` (eq. 24) and
     ``f2_residual = F2 + E_q H[p(x|z)]`` (eq. 76), which say which stationarity condition is not
     met: F1's vanishes when the latent scale is stationary (``E_q |z|² = H`` for a standard
-    normal prior), F2's when the decoder variances are. The proofs rescale the variances through
-    the networks' output layers (eq. 67–72): exactly so when a variance is linear in its last
-    layer, as in the paper, or the exp of an affine layer; with a softplus output (the library's
-    ``HeteroscedasticGaussian``) that rescaling is only approximately a direction of the
-    parameters, and the residuals need not vanish exactly at a stationary point. Like the three
-    entropies, the residuals are unscaled: β and masks are not applied.
+    normal prior), F2's when the decoder variances are. The proofs rescale z and the variances
+    through the networks' layers (eq. 67–72): exactly so when a variance is linear in its last
+    layer, as in the paper, or the exp of an affine layer, as with ``scale="log_variance"`` (the
+    default of ``VAE3`` and ``DiagonalGaussian``). There ``f2_residual`` is minus the derivative
+    of F along a shift of the log-variance biases and ``2 f1_residual`` its derivative along
+    ``z → e^t z``, so both vanish at a stationary point. With ``scale="softplus"`` these
+    rescalings are not parameter directions, and the residuals need not vanish there. Like the
+    three entropies, the residuals are unscaled: β and masks are not applied.
     """
 
     _check_num_samples(num_samples)

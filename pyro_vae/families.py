@@ -214,22 +214,36 @@ class Gaussian(Family):
 class HeteroscedasticGaussian(Family):
     """Gaussian ``N(x | μ, diag σ²)`` whose predictor carries both μ and σ.
 
-    The predictor is ``η = [μ, ρ]`` (twice the event size) with σ = softplus(ρ): the decoder
-    of seed 002's VAE-3 (eq. 35–38, σ_d(z) from its own network) and the encoder of eq. 4–7
-    (τ_h(x) from its own network). As an exponential family: ν(x) = (x, x²),
-    θ = (μ/σ², −1/(2σ²)), A(θ) = Σ −θ₁²/(4θ₂) − ½ log(−2θ₂), h(x) = (2π)^(−D/2).
+    The predictor is ``η = [μ, ρ]`` (twice the event size): the decoder of seed 002's VAE-3
+    (eq. 35–38, σ_d(z) from its own network) and the encoder of eq. 4–7 (τ_h(x) from its own
+    network). ``scale`` says how ρ gives σ:
+
+    * ``"log_variance"``: ρ = log σ². Multiplying every variance by a constant is then a shift
+      of the bias of the layer that outputs ρ, so it is a direction in the parameters, as
+      seed 002's proofs need (eq. 67–72, and the rescaling of z behind eq. 24);
+    * ``"softplus"``: σ = softplus(ρ), for which that rescaling is only approximately a
+      parameter direction.
+
+    As an exponential family: ν(x) = (x, x²), θ = (μ/σ², −1/(2σ²)),
+    A(θ) = Σ −θ₁²/(4θ₂) − ½ log(−2θ₂), h(x) = (2π)^(−D/2).
     """
 
     name = "heteroscedastic_gaussian"
+    SCALES = ("log_variance", "softplus")
 
-    @staticmethod
-    def split(eta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __init__(self, scale: str = "softplus"):
+        super().__init__()
+        if scale not in self.SCALES:
+            raise ConfigError(f"HeteroscedasticGaussian: scale must be one of {self.SCALES}, got {scale!r}")
+        self.scale = scale
+
+    def split(self, eta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(μ, σ)`` from the predictor ``[μ, ρ]``."""
         # Halves of the last dimension are strided views, on which torch's CPU softplus and the
         # log-density's elementwise kernels run several times slower (6.7× for softplus on
         # 10×2000×10 values, measured): copying them to contiguous tensors is cheaper.
         mu, rho = (half.contiguous() for half in eta.chunk(2, dim=-1))
-        return mu, F.softplus(rho)
+        return mu, (torch.exp(0.5 * rho) if self.scale == "log_variance" else F.softplus(rho))
 
     def distribution(self, eta):
         mu, sigma = self.split(eta)
@@ -260,6 +274,9 @@ class HeteroscedasticGaussian(Family):
         t1, t2 = theta.chunk(2, dim=-1)
         mu, s2 = -t1 / (2 * t2), -0.5 / t2
         return torch.cat([s2, 4 * mu**2 * s2 + 2 * s2**2], -1)
+
+    def extra_repr(self):
+        return f"scale={self.scale!r}"
 
 
 class Bernoulli(Family):

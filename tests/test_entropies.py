@@ -10,19 +10,23 @@ What each check is compared against:
   Gaussian q (written here), whose distance to the three entropies is, by eq. 21 of the
   proof of Prop. 1, ``D/2 (1 − σ*²/σ²)``; the gap is also measured in the estimates' SEs;
 * VAE-1 / VAE-2 at random parameters: eq. 25 / eq. 20 by hand from σ, α and the encoder's
-  τ(x) = softplus(ρ(x)) (the identity does not need a stationary point to be the formula);
-* VAE-3: a hand-written Monte-Carlo estimate of eq. 39 with its own standard error.
+  τ(x) = exp(ρ(x)/2) (the identity does not need a stationary point to be the formula);
+* VAE-3: a hand-written Monte-Carlo estimate of eq. 39 with its own standard error;
+* the residuals of the monitor: derivatives of the same-draws sampled ELBO (autograd, and a
+  central difference) along the parameter directions of the proofs, which rescale the decoder
+  variances (eq. 67–72) and z (eq. 24); with softplus outputs these directions do not exist
+  and the two differ.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pyro
 import pyro.distributions as dist
 import pytest
 import torch
-import torch.nn.functional as F
 from pyro_vae.guides import DiagonalGaussian
 from pyro_vae.guides import LinearGaussian as LinearGaussianGuide
 from pyro_vae.models import VAE1, VAE2, VAE3, LinearVAE
@@ -77,8 +81,8 @@ def random_rows(seed: int, n: int, d: int) -> torch.Tensor:
 
 
 def guide_tau(guide: DiagonalGaussian, x: torch.Tensor, latent_dim: int) -> torch.Tensor:
-    """τ(x) of the standard encoder: softplus of the second half of its output [ν, ρ]."""
-    return F.softplus(guide.encoder(x)[..., latent_dim:])
+    """τ(x) of the standard encoder: exp(ρ/2) of the second half of its output [ν, ρ = log τ²]."""
+    return torch.exp(0.5 * guide.encoder(x)[..., latent_dim:])
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,15 +186,15 @@ def test_vae2_three_entropies_is_eq20():
 
 def hand_eq39(model: VAE3, guide: DiagonalGaussian, x: torch.Tensor, h: int, particles: int, seed: int):
     """Eq. 39 by plain-torch Monte Carlo: ``½ Σ_h log τ_h²(x) − ½ Σ_d E_q log σ_d²(z) − D/2 log 2πe``
-    with ``z = ν(x) + τ(x) ε`` and ``σ(z) = softplus(ρ(z))`` from the decoder's second network.
+    with ``z = ν(x) + τ(x) ε`` and ``σ(z) = exp(ρ(z)/2)`` from the decoder's second network.
     Returns the mean over points and its Monte-Carlo standard error."""
     d = x.shape[1]
     with torch.no_grad():
         out = guide.encoder(x)
-        nu, tau = out[..., :h], F.softplus(out[..., h:])
+        nu, tau = out[..., :h], torch.exp(0.5 * out[..., h:])
         eps = torch.randn(particles, *nu.shape, generator=torch.Generator().manual_seed(seed))
         z = nu + tau * eps
-        sigma = F.softplus(model.decoder.networks[1](z))  # (particles, n, D)
+        sigma = torch.exp(0.5 * model.decoder.networks[1](z))  # (particles, n, D)
         values = 0.5 * (tau**2).log().sum(-1) - 0.5 * (sigma**2).log().sum(-1) - 0.5 * d * math.log(TWO_PI_E)
     per_point_var = values.var(0) / particles
     return values.mean().item(), per_point_var.sum().sqrt().item() / x.shape[0]
@@ -228,6 +232,67 @@ def test_vae3_standard_error_is_the_spread_of_repeated_estimates():
     mean_se = sum(ses) / len(ses)
     # the sample std of 30 values has a relative error of about 1/√58 ≈ 13 %
     assert 0.6 * mean_se < spread < 1.5 * mean_se
+
+
+# --------------------------------------------------------------------------------------------
+# The monitor's residuals: derivatives of the bound along the proofs' parameter directions.
+# --------------------------------------------------------------------------------------------
+
+
+def shift_decoder_log_variances(model: VAE3, guide: DiagonalGaussian, t: float) -> None:
+    """Add t to the bias of the σ network's output layer: with ρ = log σ², every σ_d²(z) is
+    multiplied by e^t (the direction of eq. 70–72)."""
+    model.decoder.networks[1][-1].bias.add_(t)
+
+
+def rescale_latent(model: VAE3, guide: DiagonalGaussian, t: float) -> None:
+    """z → e^t z: ν's output layer times e^t, τ's log-variance bias plus 2t, and the first
+    layers of both decoder networks divided by e^t, so that the decoder sees the same inputs."""
+    mean, log_variance = guide.encoder.networks
+    mean[-1].weight.mul_(math.exp(t))
+    mean[-1].bias.mul_(math.exp(t))
+    log_variance[-1].bias.add_(2 * t)
+    for network in model.decoder.networks:
+        network[0].weight.div_(math.exp(t))
+
+
+def monitored(model, guide, x, seed: int = 11) -> dict[str, float]:
+    pyro.set_rng_seed(seed)  # the same draws ε for every call
+    return entropy_monitor(model, guide, x, num_samples=7)()
+
+
+def elbo_derivative(model, guide, x, move, h: float = 1e-5) -> float:
+    """Central difference of the sampled ELBO (the same draws) along ``move``."""
+    saved = [copy.deepcopy(m.state_dict()) for m in (model, guide)]
+    values = []
+    for t in (h, -h):
+        with torch.no_grad():
+            move(model, guide, t)
+        values.append(monitored(model, guide, x)["elbo"])
+        for m, state in zip((model, guide), saved):
+            m.load_state_dict(state)
+    return (values[0] - values[1]) / (2 * h)
+
+
+@pytest.mark.parametrize("scale", ["log_variance", "softplus"])
+def test_residuals_are_derivatives_along_the_proofs_directions_only_for_log_variance_outputs(float64, scale):
+    """d F / dt along the variance shift is −(F2 + E_q H[p(x|z)]) and along z → e^t z it is
+    2 (F1 + H[p(z)]) = Σ_h (1 − E_q z_h²): so the residuals vanish wherever F is stationary, as
+    Prop. 3 needs. With softplus outputs the same moves are not these rescalings."""
+    d, h, n = 5, 2, 30
+    torch.manual_seed(5)
+    model, guide = VAE3(d, h, hidden=(8,), scale=scale), DiagonalGaussian(d, h, hidden=(8,), scale=scale)
+    x = random_rows(6, n, d)
+    residuals = monitored(model, guide, x)
+    along_variances = elbo_derivative(model, guide, x, shift_decoder_log_variances)
+    along_latent_scale = elbo_derivative(model, guide, x, rescale_latent)
+    assert min(abs(residuals["f1_residual"]), abs(residuals["f2_residual"])) > 0.05  # far from stationary
+    if scale == "log_variance":
+        assert along_variances == pytest.approx(-residuals["f2_residual"], rel=1e-6, abs=1e-8)
+        assert along_latent_scale == pytest.approx(2 * residuals["f1_residual"], rel=1e-6, abs=1e-8)
+    else:
+        assert abs(along_variances + residuals["f2_residual"]) > 0.1 * abs(residuals["f2_residual"])
+        assert abs(along_latent_scale - 2 * residuals["f1_residual"]) > 0.1 * abs(residuals["f1_residual"])
 
 
 # --------------------------------------------------------------------------------------------

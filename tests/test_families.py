@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from pyro_vae.errors import DataError
+from pyro_vae.errors import ConfigError, DataError
 from pyro_vae.families import (
     Bernoulli,
     BinaryCode,
@@ -65,6 +65,11 @@ SPECS = {
     ),
     "gaussian_heteroscedastic": dict(
         make=HeteroscedasticGaussian,
+        eta_shape=BATCH + (2 * K,),
+        data=lambda g: 3.0 * torch.randn(*BATCH, K, generator=g, dtype=F64),
+    ),
+    "gaussian_heteroscedastic_log_variance": dict(
+        make=lambda: HeteroscedasticGaussian("log_variance"),
         eta_shape=BATCH + (2 * K,),
         data=lambda g: 3.0 * torch.randn(*BATCH, K, generator=g, dtype=F64),
     ),
@@ -233,7 +238,7 @@ def test_mean_matches_distribution_mean(name):
         if name == "categorical":
             # Pyro's Categorical.mean is NaN (no order on classes); E[one-hot(z)] = probs.
             expected = d.probs
-        elif name == "gaussian_heteroscedastic":
+        elif name.startswith("gaussian_heteroscedastic"):
             # ν(x) = (x, x²): E = (μ, μ² + σ²).
             expected = torch.cat([d.mean, d.mean**2 + d.variance], -1)
         elif name == "binary_code":
@@ -281,6 +286,9 @@ CANONICAL = {
     "gaussian_per_coordinate": lambda eta: eta,
     "gaussian_heteroscedastic": lambda eta: torch.cat(
         [eta[..., :K], eta[..., :K] ** 2 + nn.functional.softplus(eta[..., K:]) ** 2], -1
+    ),
+    "gaussian_heteroscedastic_log_variance": lambda eta: torch.cat(
+        [eta[..., :K], eta[..., :K] ** 2 + torch.exp(eta[..., K:])], -1
     ),
     "bernoulli": torch.sigmoid,
     "binomial": lambda eta: N * torch.sigmoid(eta),
@@ -506,6 +514,12 @@ def test_binary_code_num_classes_and_log_prob_by_hand():
 def test_gaussian_rejects_bad_sigma(sigma):
     with pytest.raises(ValueError, match="Gaussian: sigma must be a positive finite number"):
         Gaussian(sigma=sigma)
+
+
+@pytest.mark.parametrize("scale", ["exp", "Softplus", None])
+def test_heteroscedastic_gaussian_rejects_an_unknown_scale(scale):
+    with pytest.raises(ConfigError, match=r"scale must be one of \('log_variance', 'softplus'\), got"):
+        HeteroscedasticGaussian(scale)
 
 
 @pytest.mark.parametrize("cls", [Binomial, Multinomial])

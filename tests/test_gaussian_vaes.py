@@ -6,7 +6,8 @@ What each check is compared against:
 * ``UnitColumnLinear`` and ``Concatenate``: the affine map with normalised columns and
   ``torch.cat``, written by hand;
 * the densities of models and guides: ``torch.distributions.Normal`` built by hand from the
-  networks' outputs (σ = softplus(ρ) for the heteroscedastic ones);
+  networks' outputs (for the heteroscedastic ones σ = exp(ρ/2) by default, softplus(ρ) with
+  ``scale="softplus"``);
 * VAE-2 represents VAE-1 (proof of Prop. 2, eq. 26–28): with ``W̃ = W / ‖columns‖`` and
   ``α = ‖columns‖``, ``log p̃(x | α z) = log p(x | z)`` and ``log p̃(α z) = log p(z) − Σ log α``,
   so the pushed-forward guide gives the same ELBO (same Monte-Carlo draws) and the same three
@@ -108,23 +109,28 @@ def test_vae1_and_linear_vae_likelihoods_are_the_shared_sigma_gaussian():
             torch.testing.assert_close(model.prior.log_prob(z), prior, rtol=1e-12, atol=1e-12)
 
 
-def test_vae3_likelihood_has_mean_and_softplus_scale_from_two_networks():
+SCALES = {"log_variance": lambda rho: torch.exp(0.5 * rho), "softplus": F.softplus}
+
+
+@pytest.mark.parametrize("scale", [None, "log_variance", "softplus"])
+def test_vae3_likelihood_has_mean_and_scale_from_two_networks(scale):
     torch.manual_seed(3)
-    model = VAE3(D, H, hidden=(8,))
+    model = VAE3(D, H, hidden=(8,)) if scale is None else VAE3(D, H, hidden=(8,), scale=scale)
     z, x = random_rows(4, 7, H), random_rows(5, 7)
     with torch.no_grad():
         mu, rho = model.decoder.networks[0](z), model.decoder.networks[1](z)
-        expected = torch.distributions.Normal(mu, F.softplus(rho)).log_prob(x).sum(-1)
+        expected = torch.distributions.Normal(mu, SCALES[scale or "log_variance"](rho)).log_prob(x).sum(-1)
         torch.testing.assert_close(model.likelihood(z).log_prob(x), expected, rtol=1e-12, atol=1e-12)
 
 
-def test_guides_are_diagonal_gaussians_of_their_networks():
+@pytest.mark.parametrize("scale", [None, "log_variance", "softplus"])
+def test_guides_are_diagonal_gaussians_of_their_networks(scale):
     torch.manual_seed(4)
     x, z = random_rows(6, 7), random_rows(7, 7, H)
-    guide = DiagonalGaussian(D, H, hidden=(8,))
+    guide = DiagonalGaussian(D, H, hidden=(8,)) if scale is None else DiagonalGaussian(D, H, hidden=(8,), scale=scale)
     with torch.no_grad():
         nu, rho = guide.encoder.networks[0](x), guide.encoder.networks[1](x)
-        expected = torch.distributions.Normal(nu, F.softplus(rho)).log_prob(z).sum(-1)
+        expected = torch.distributions.Normal(nu, SCALES[scale or "log_variance"](rho)).log_prob(z).sum(-1)
         torch.testing.assert_close(guide.posterior(x).log_prob(z), expected, rtol=1e-12, atol=1e-12)
     linear = LinearGaussianGuide(D, H, tau=0.3)
     v, b, tau = torch.randn(H, D), torch.randn(H), torch.tensor([0.2, 1.7])
@@ -193,7 +199,7 @@ def test_vae2_with_the_pushed_forward_guide_has_the_same_elbo_and_three_entropie
     te1 = three_entropies(vae1, guide, x, num_samples=3)
     te2 = three_entropies(vae2, pushed_guide, x, num_samples=3)
     with torch.no_grad():
-        tau = F.softplus(guide.encoder(x)[:, H:])
+        tau = torch.exp(0.5 * guide.encoder(x)[:, H:])
     eq25 = -0.5 * D * math.log(2 * math.pi * math.e * 0.8**2) + 0.5 * (tau**2).log().sum(-1).mean().item()
     assert te1.value == pytest.approx(eq25, rel=1e-12)
     assert te2.value == pytest.approx(eq25, rel=1e-12)  # eq. 28: A cancels against Ã = A T

@@ -124,7 +124,7 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
         settings={**dataclasses.asdict(config), "images": source, "seeds": seeds,
                   "objective": "Trace_ELBO", "optimizer": "Adam", "device": device,
                   "model": f"VAE1: x ~ N(MLP{config.hidden}(z), σ² I), σ learned",
-                  "guide": f"DiagonalGaussian: ν(x), τ(x) MLPs {config.hidden} ReLU"},
+                  "guide": f"DiagonalGaussian: ν(x) and log τ²(x) MLPs {config.hidden} ReLU"},
         metrics=metrics, claims=claims, figures=["fig1b_vae1.png"],
         tables={"first_run": track_rows(tracks[0]), "per_run": rows},
     )

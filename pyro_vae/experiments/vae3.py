@@ -1,8 +1,8 @@
 """E6 ``vae3``: seed 002 Fig. 1(c), Fig. 2 and App. C.
 
-PCA-ring data (eq. 79–81, new for every run); VAE-3 (eq. 34–38: μ(z) and σ(z) from two MLPs
-of two hidden layers of 50 ReLU) with the encoder of eq. 4–7 (two such MLPs for ν and τ),
-trained by the sampled ELBO. The three entropies of eq. 39 need ``E_q log σ_d(z)``, which is
+PCA-ring data (eq. 79–81, new for every run); VAE-3 (eq. 34–38: μ(z) and log σ²(z) from two
+MLPs of two hidden layers of 50 ReLU) with the encoder of eq. 4–7 (two such MLPs for ν and
+log τ²), trained by the sampled ELBO. The three entropies of eq. 39 need ``E_q log σ_d(z)``, which is
 sampled. Three settings as in Fig. 2: batch 2000 with lr 1e-3 (a), batch 100 (b), lr 0.005
 (c); all run for the same number of epochs.
 """
@@ -142,8 +142,8 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
         experiment=NAME, profile=config.profile, seed=config.seed,
         settings={**dataclasses.asdict(config), "seeds": seeds, "objective": "Trace_ELBO",
                   "optimizer": "Adam", "device": device,
-                  "model": f"VAE3: x ~ N(μ(z), diag σ²(z)), μ and σ MLPs {config.hidden} ReLU",
-                  "guide": f"DiagonalGaussian: ν(x), τ(x) MLPs {config.hidden} ReLU"},
+                  "model": f"VAE3: x ~ N(μ(z), diag σ²(z)), μ and log σ² MLPs {config.hidden} ReLU",
+                  "guide": f"DiagonalGaussian: ν(x) and log τ²(x) MLPs {config.hidden} ReLU"},
         metrics=metrics, claims=claims, figures=["fig2_vae3.png"],
         tables={"first_run_batch2000": track_rows(runs[0]["batch2000"]), "per_run": rows},
     )
