@@ -117,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="continue an interrupted run in --out DIR from the checkpoints its fits keep there "
-        "(linear-vae, vae1, vae3); give the options it had; it ends with the results an "
-        "uninterrupted run would have",
+        "(linear-vae, vae1, vae3, mle-init, latent-activity); give the options it had; it ends with "
+        "the results an uninterrupted run would have",
     )
     run.add_argument(
         "--data",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pathlib
 
 import pyro
 import pyro.distributions as dist
@@ -22,6 +23,7 @@ from pyro_vae import checkpoint
 from pyro_vae.data import ppca_data
 from pyro_vae.errors import ConfigError
 from pyro_vae.experiments import run_experiment
+from pyro_vae.experiments.tracking import checkpoint_file
 from pyro_vae.training import fit
 
 STEPS, EVERY, STOP = 14, 4, 10  # checkpoints at 4 and 8; interrupted during step 10's evaluation
@@ -188,11 +190,15 @@ def test_resuming_with_another_model_is_refused(tmp_path):
             checkpoint=path, checkpoint_every=EVERY)
 
 
-def test_an_interrupted_experiment_resumes_to_the_results_of_an_uninterrupted_one(tmp_path, monkeypatch):
-    """``pyro-vae run --resume``: E4's smoke profile (2 runs × 2 variants, one after another
-    here) interrupted after its third fit, then resumed in the same folder."""
-    expected, _ = run_experiment("linear-vae", "smoke", out=tmp_path / "whole", progress=False)
+@pytest.mark.parametrize("name, fits", [("linear-vae", 4), ("mle-init", 4), ("latent-activity", 8)])
+def test_an_interrupted_experiment_resumes_to_the_results_of_an_uninterrupted_one(name, fits, tmp_path, monkeypatch):
+    """``pyro-vae run --resume``: a smoke profile (its fits one after another here) interrupted
+    after its third fit, then resumed in the same folder."""
     save, saved = checkpoint.save, []
+    monkeypatch.setattr(checkpoint, "save", lambda path, **state: (save(path, **state), saved.append(path.name)))
+    expected, _ = run_experiment(name, "smoke", out=tmp_path / "whole", progress=False)
+    every_fit = list(saved)
+    assert len(set(every_fit)) == len(every_fit) == fits  # one checkpoint file per fit
 
     def save_then_interrupt(path, **state):
         save(path, **state)
@@ -200,23 +206,30 @@ def test_an_interrupted_experiment_resumes_to_the_results_of_an_uninterrupted_on
         if len(saved) == 3:
             raise KeyboardInterrupt
 
+    saved.clear()
     monkeypatch.setattr(checkpoint, "save", save_then_interrupt)
     out = tmp_path / "interrupted"
     with pytest.raises(KeyboardInterrupt):
-        run_experiment("linear-vae", "smoke", out=out, progress=False)
-    assert sorted(p.name for p in (out / "checkpoints").glob("*.pt")) == sorted(saved) == [
-        "fixed_sigma-seed0.pt", "learned_sigma-seed0.pt", "learned_sigma-seed1.pt"]
+        run_experiment(name, "smoke", out=out, progress=False)
+    assert sorted(p.name for p in (out / "checkpoints").glob("*.pt")) == sorted(every_fit[:3])
     with pytest.raises(ConfigError, match="checkpoints of an interrupted run; continue it with --resume"):
-        run_experiment("linear-vae", "smoke", out=out, progress=False)
+        run_experiment(name, "smoke", out=out, progress=False)
     saved.clear()
     monkeypatch.setattr(checkpoint, "save", lambda path, **state: (save(path, **state), saved.append(path.name)))
-    resumed, _ = run_experiment("linear-vae", "smoke", out=out, progress=False, resume=True)
-    assert saved == ["fixed_sigma-seed1.pt"]  # the three finished fits came from their checkpoints
+    resumed, _ = run_experiment(name, "smoke", out=out, progress=False, resume=True)
+    assert saved == every_fit[3:]  # the three finished fits came from their checkpoints
     assert resumed.metrics == expected.metrics
     assert resumed.tables == expected.tables
     assert [dataclasses.asdict(c) for c in resumed.claims] == [dataclasses.asdict(c) for c in expected.claims]
     assert resumed.settings == {**expected.settings, "resumed": True}
     assert not (out / "checkpoints").exists() and (out / "results.json").is_file()
+
+
+def test_checkpoint_files_are_named_by_their_fit():
+    folder = pathlib.Path("out/checkpoints")
+    assert checkpoint_file(folder, "fixed_sigma", "seed1") == folder / "fixed_sigma-seed1.pt"
+    assert checkpoint_file(folder, "affine", "kappa2", "MLE-B (App. B.3)") == folder / "affine-kappa2-MLE-B_App._B.3.pt"
+    assert checkpoint_file(None, "affine") is None
 
 
 def test_resuming_an_experiment_with_other_settings_is_refused(tmp_path):
@@ -242,7 +255,7 @@ def test_a_checkpoint_holds_only_this_fits_parameters(tmp_path):
 
 def test_resume_is_refused_where_there_is_nothing_to_resume(tmp_path):
     with pytest.raises(ConfigError, match="'gmm' keeps no checkpoints, so it cannot --resume; those that can: "
-                                          "linear-vae, vae1, vae3"):
+                                          "linear-vae, vae1, vae3, mle-init, latent-activity"):
         run_experiment("gmm", "smoke", out=tmp_path, resume=True)
     with pytest.raises(ConfigError, match="--resume needs --out DIR"):
         run_experiment("vae3", "smoke", resume=True)

@@ -36,8 +36,10 @@ from pyro_vae.training import fit
 from .glm_runs import build_pair, observation_family
 from .image_data import first_images, image_file
 from .multirun import run_on_device
+from .tracking import CHECKPOINTS, checkpoint_file
 
 NAME = "latent-activity"
+RESUMABLE = True  # its fits keep checkpoints: pyro-vae run --resume continues an interrupted run
 SUMMARY = ("seed 003 §4.2, Fig. 2–3: active latent units per β, analytic (eq. 21) vs trained affine and "
            "ReLU-Net β-VAEs, Gaussian and Bernoulli decoders, κ = 40")
 RELU_NET_SLACK = 2  # our reading of "approximately" for the ReLU-Net (§4.2): within ±2 units
@@ -102,16 +104,18 @@ def prediction(config: Config, images: torch.Tensor, family: str, beta: float) -
     return {"activity": solution.activity.tolist(), "l_hat": float(solution.objective(x))}
 
 
-def train_one(config: Config, setup: tuple[str, float, str]) -> dict:
+def train_one(config: Config, setup: tuple[str, float, str], checkpoints: pathlib.Path | None = None) -> dict:
     """Train one (family, β, architecture) pair from He initialisation: its activities and its
-    β-objective (nats per data point, the mean over the last tenth of the steps)."""
+    β-objective (nats per data point, the mean over the last tenth of the steps). The fit keeps
+    its checkpoint in the folder ``checkpoints`` if given."""
     family, beta, architecture = setup
     _, x = load_images(config, family)
     x = x.to(torch.get_default_device())
     model, guide = build_pair(architecture, observation_family(family), x.shape[1], config.latent_dim)
     he_init(model, guide)
     history = fit(model, guide, x, "elbo", steps=config.steps, batch_size=config.batch_size, lr=config.lr,
-                  beta=beta, progress=False)
+                  beta=beta, progress=False,
+                  checkpoint=checkpoint_file(checkpoints, family, f"beta{beta:g}", architecture))
     tail = history.elbo[-max(1, config.steps // 10):]
     return {"activity": latent_activity(guide, x).tolist(), "objective": sum(tail) / len(tail)}
 
@@ -124,8 +128,8 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
     analytic = {key: p["activity"] for key, p in predicted.items()}
     setups = list(itertools.product(config.families, config.betas, config.architectures))
     seeds = [config.seed + i for i in range(len(setups))]
-    workers, found = run_on_device(functools.partial(train_one, config), setups, seeds, config.workers,
-                                   device, progress, desc=NAME)
+    task = functools.partial(train_one, config, checkpoints=out_dir / CHECKPOINTS)
+    workers, found = run_on_device(task, setups, seeds, config.workers, device, progress, desc=NAME)
     trained = {setup: r["activity"] for setup, r in zip(setups, found)}
     objectives = {setup: r["objective"] for setup, r in zip(setups, found)}
 

@@ -33,9 +33,10 @@ from pyro_vae.results import Claim, Results
 
 from .glm_runs import ARCHITECTURES, build_pair, load_data
 from .multirun import run_on_device
-from .tracking import fit_tracked, track_table
+from .tracking import CHECKPOINTS, checkpoint_file, fit_tracked, track_table
 
 NAME = "mle-init"
+RESUMABLE = True  # its fits keep checkpoints: pyro-vae run --resume continues an interrupted run
 SUMMARY = ("seed 003 §4.1: MLE-based (MLE-B) vs He (Bench) initialisation of Bernoulli β-VAEs, "
            "affine and ReLU-Net; ELBO vs the bound L̂ (eq. 14) and Cor. 1's band")
 #: name → ``pass_through`` of :func:`~pyro_vae.initialisation.mle_init`, None for He alone
@@ -89,8 +90,9 @@ def check_config(config: Config) -> None:
                           f"so the data may have at most {trunk} dimensions, got {d}")
 
 
-def train_one(config: Config, setup: tuple[str, int, str]) -> dict:
-    """One (architecture, κ, initialisation): train and evaluate every ``evaluate_every`` steps."""
+def train_one(config: Config, setup: tuple[str, int, str], checkpoints: pathlib.Path | None = None) -> dict:
+    """One (architecture, κ, initialisation): train and evaluate every ``evaluate_every`` steps,
+    keeping the fit's checkpoint in the folder ``checkpoints`` if given."""
     architecture, latent_dim, initialisation = setup
     _, train, test = load_data(config, binary=True)
     train, test = train.to(torch.get_default_device()), test.to(torch.get_default_device())
@@ -106,7 +108,8 @@ def train_one(config: Config, setup: tuple[str, int, str]) -> dict:
         return {"train_elbo": on_train.value, "train_se": on_train.se, "test_elbo": on_test.value}
 
     return fit_tracked(model, guide, train, evaluate, objective="elbo", steps=config.steps,
-                       batch_size=config.batch_size, lr=config.lr, evaluate_every=config.evaluate_every)
+                       batch_size=config.batch_size, lr=config.lr, evaluate_every=config.evaluate_every,
+                       checkpoint=checkpoint_file(checkpoints, architecture, f"kappa{latent_dim}", initialisation))
 
 
 def reference(train: torch.Tensor, test: torch.Tensor, latent_dim: int) -> dict:
@@ -130,8 +133,8 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
     setups = list(itertools.product(config.architectures, config.latent_dims, config.initialisations))
     pairs = list(itertools.product(config.architectures, config.latent_dims))
     seeds = [config.seed + pairs.index((a, k)) for a, k, _ in setups]  # the initialisations share a seed
-    workers, tracks = run_on_device(functools.partial(train_one, config), setups, seeds, config.workers, device,
-                                    progress, desc=NAME)
+    task = functools.partial(train_one, config, checkpoints=out_dir / CHECKPOINTS)
+    workers, tracks = run_on_device(task, setups, seeds, config.workers, device, progress, desc=NAME)
     references = {k: reference(train, test, k) for k in config.latent_dims}
 
     burn = int(config.burn_in * config.steps)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 from collections.abc import Callable
 
 from pyro_vae.training import fit
@@ -13,8 +14,11 @@ CHECKPOINTS = "checkpoints"
 
 
 def checkpoint_file(checkpoints: pathlib.Path | None, *parts) -> pathlib.Path | None:
-    """``checkpoints/PART-PART.pt`` for one fit of an experiment, or None without a folder."""
-    return None if checkpoints is None else checkpoints / ("-".join(map(str, parts)) + ".pt")
+    """``checkpoints/PART-PART.pt`` for one fit of an experiment, or None without a folder;
+    characters other than letters, digits, ``.`` and ``-`` in a part become ``_``."""
+    if checkpoints is None:
+        return None
+    return checkpoints / ("-".join(re.sub(r"[^\w.-]+", "_", str(p)).strip("_") for p in parts) + ".pt")
 
 
 def fit_tracked(model, guide, x, evaluate: Callable[[], dict], **fit_options) -> dict[str, list]:
