@@ -44,7 +44,9 @@ class SharedTrunkGaussian(AmortisedGuide):
     """``N(z; μ(x), diag σ²(x))`` with a μ head and a σ head on one ReLU trunk (seed 003 App. B.1).
 
     ``x → hidden[0] → … → hidden[-1]``, then two linear heads: ``μ_z`` and ``ρ`` with
-    σ = softplus(ρ) (the paper's head outputs log σ²; softplus keeps σ positive the same way).
+    σ = softplus(ρ). The paper's head outputs log σ² instead; both keep σ positive, but they
+    are different functions of the head, and MLE-B (:func:`~pyro_vae.initialisation.mle_init`)
+    writes softplus⁻¹(σ̂) into it.
     The "Affine" architecture uses ``hidden=(2000, d)``, the "ReLU-Net" ``(2000, 1000)``.
     """
 
@@ -73,7 +75,7 @@ class SharedTrunkGaussian(AmortisedGuide):
 
 class DiagonalGaussian(AmortisedGuide):
     """The standard VAE encoder (seed 002 eq. 4–7): ``N(z; ν_φ(x), diag τ_φ²(x))`` with one
-    MLP for the mean ν and one for the standard deviations τ.
+    MLP for the mean ν and one for log τ² (or for ρ with τ = softplus(ρ)).
 
     :param scale: how the τ network's output ρ gives τ: ``"log_variance"`` (ρ = log τ², the
         default, as seed 002's footnote 1; rescaling z is then exact in the parameters) or

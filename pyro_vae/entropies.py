@@ -100,8 +100,8 @@ def entropy_monitor(model, guide, x: torch.Tensor, num_samples: int = 100):
     through the networks' layers (eq. 67–72): exactly so when a variance is linear in its last
     layer, as in the paper, or the exp of an affine layer, as with ``scale="log_variance"`` (the
     default of ``VAE3`` and ``DiagonalGaussian``). There ``f2_residual`` is minus the derivative
-    of F along a shift of the log-variance biases and ``2 f1_residual`` its derivative along
-    ``z → e^t z``, so both vanish at a stationary point. With ``scale="softplus"`` these
+    of F along a shift of the output bias of the decoder's σ network, and ``2 f1_residual`` its
+    derivative along ``z → e^t z``, so both vanish at a stationary point. With ``scale="softplus"`` these
     rescalings are not parameter directions, and the residuals need not vanish there. Like the
     three entropies, the residuals are unscaled: β and masks are not applied.
     """

@@ -107,6 +107,11 @@ class Family(nn.Module):
     def extra_repr(self) -> str:
         return self.name
 
+    def structure(self) -> str:
+        """This family's settings apart from the values in its state (a learned σ, say): what a
+        checkpoint's fingerprint compares (:func:`pyro_vae.fit`)."""
+        return self.extra_repr()
+
 
 def check_finite(x: torch.Tensor, where: str) -> None:
     if not torch.is_tensor(x):
@@ -209,6 +214,10 @@ class Gaussian(Family):
         if self.size is None:
             return f"sigma={self.sigma.item():.4g} ({kind})"
         return f"size={self.size}, sigma=({kind}, one per coordinate)"
+
+    def structure(self):
+        kind = "learned" if self.learn_sigma else "fixed"
+        return f"sigma {kind}" if self.size is None else f"size={self.size}, sigma {kind}"
 
 
 class HeteroscedasticGaussian(Family):

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from . import checkpoint as checkpoints
 from .errors import ConfigError, DataError, DivergenceError
-from .families import check_finite
+from .families import Family, check_finite
 from .objectives import COMPILED, make_objective
 from .pairing import check_pair, display_name
 from .validation import check_device, check_positive_int, check_seed
@@ -301,8 +301,11 @@ def fit(
 
 
 def _kind(fn) -> str:
-    """What a model or guide is, without its instance's param-store name."""
-    return getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    """What a model or guide is, without its instance's param-store name: its class and the
+    :meth:`~pyro_vae.families.Family.structure` of the families in it."""
+    kind = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    families = [m.structure() for m in fn.modules() if isinstance(m, Family)] if isinstance(fn, nn.Module) else []
+    return f"{kind} ({'; '.join(families)})" if families else kind
 
 
 def _checkpoint_path(checkpoint) -> pathlib.Path:

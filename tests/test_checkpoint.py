@@ -15,8 +15,8 @@ import pyro.optim
 import pytest
 import torch
 from conftest import e1_pair
-from pyro_vae.guides import LinearGaussian
-from pyro_vae.models import LinearVAE
+from pyro_vae.guides import DiagonalGaussian, LinearGaussian
+from pyro_vae.models import VAE3, LinearVAE
 from torch.distributions import constraints
 
 from pyro_vae import checkpoint
@@ -185,7 +185,8 @@ def test_resuming_with_another_model_is_refused(tmp_path):
     run(linear_pair, x, checkpoint=path)
     pyro.clear_param_store()
     model, guide = LinearVAE(10, 3), LinearGaussian(10, 3)
-    with pytest.raises(ConfigError, match="checkpoint.*(same model and guide|do not fit this model)"):
+    with pytest.raises(ConfigError, match=r"belongs to another run \(guide='LinearGaussian \(size=2, sigma learned\)' "
+                                          r"there, 'LinearGaussian \(size=3, sigma learned\)' here\)"):
         fit(model, guide, x, steps=STEPS, batch_size=16, seed=7, evaluate_every=1, evaluate=dict,
             checkpoint=path, checkpoint_every=EVERY)
 
@@ -272,4 +273,21 @@ def test_a_pyro_optim_used_before_saves_only_this_fits_state(tmp_path):
     saved = torch.load(tmp_path / "run.pt", weights_only=True)["optimiser"]
     assert sorted(saved) == sorted(f"{label}.{name}" for label, m in (("model", model), ("guide", guide))
                                    for name, _ in m.named_parameters())
+    pyro.clear_param_store()
+
+
+def test_resuming_with_another_family_setting_is_refused(tmp_path):
+    """The same classes and shapes with another σ(z) and τ(x) link: the saved weights would mean
+    other variances."""
+    x, path = ppca_x(), tmp_path / "run.pt"
+
+    def vae3_pair(scale):
+        torch.manual_seed(0)
+        return VAE3(10, 2, hidden=(4,), scale=scale), DiagonalGaussian(10, 2, hidden=(4,), scale=scale)
+
+    fit(*vae3_pair("softplus"), x, steps=2, checkpoint=path)
+    pyro.clear_param_store()
+    with pytest.raises(ConfigError, match=r"guide=\"DiagonalGaussian \(scale='softplus'\)\" there, .*; "
+                                          r"model=\"VAE3 \(scale='softplus'\)\" there, \"VAE3 \(scale='log_variance'\)\" here"):
+        fit(*vae3_pair("log_variance"), x, steps=2, checkpoint=path)
     pyro.clear_param_store()

@@ -12,8 +12,8 @@ What each check is compared against:
 * VAE-1 / VAE-2 at random parameters: eq. 25 / eq. 20 by hand from σ, α and the encoder's
   τ(x) = exp(ρ(x)/2) (the identity does not need a stationary point to be the formula);
 * VAE-3: a hand-written Monte-Carlo estimate of eq. 39 with its own standard error;
-* the residuals of the monitor: derivatives of the same-draws sampled ELBO (autograd, and a
-  central difference) along the parameter directions of the proofs, which rescale the decoder
+* the residuals of the monitor: derivatives of the same-draws sampled ELBO (central
+  differences) along the parameter directions of the proofs, which rescale the decoder
   variances (eq. 67–72) and z (eq. 24); with softplus outputs these directions do not exist
   and the two differ.
 """

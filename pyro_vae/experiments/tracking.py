@@ -1,4 +1,4 @@
-"""Training with periodic evaluation, kept as columns: what E4–E7 record over training."""
+"""Training with periodic evaluation, kept as columns, and the checkpoint files of E4–E8's fits."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ CHECKPOINTS = "checkpoints"
 
 
 def checkpoint_file(checkpoints: pathlib.Path | None, *parts) -> pathlib.Path | None:
-    """``checkpoints/PART-PART.pt`` for one fit of an experiment, or None without a folder;
-    characters other than letters, digits, ``.`` and ``-`` in a part become ``_``."""
+    """``checkpoints/PART-PART.pt`` for one fit of an experiment, or None without a folder. In
+    each part, every run of characters other than word characters, ``.`` and ``-`` becomes one
+    ``_``, and ``_`` at its ends is dropped; the caller keeps the parts of its fits distinct."""
     if checkpoints is None:
         return None
     return checkpoints / ("-".join(re.sub(r"[^\w.-]+", "_", str(p)).strip("_") for p in parts) + ".pt")
