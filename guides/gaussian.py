@@ -43,21 +43,20 @@ class LinearGaussian(AmortisedGuide):
 class SharedTrunkGaussian(AmortisedGuide):
     """``N(z; μ(x), diag σ²(x))`` with a μ head and a σ head on one ReLU trunk (seed 003 App. B.1).
 
-    ``x → hidden[0] → … → hidden[-1]``, then two linear heads: ``μ_z`` and ``ρ`` with
-    σ = softplus(ρ). The paper's head outputs log σ² instead; both keep σ positive, but they
-    are different functions of the head, and MLE-B (:func:`~pyro_vae.initialisation.mle_init`)
-    writes softplus⁻¹(σ̂) into it.
+    ``x → hidden[0] → … → hidden[-1]``, then two linear heads: ``μ_z`` and ``ρ``, where ρ is
+    log σ² as in the paper (``scale="softplus"``: σ = softplus(ρ)).
     The "Affine" architecture uses ``hidden=(2000, d)``, the "ReLU-Net" ``(2000, 1000)``.
     """
 
-    def __init__(self, data_dim: int, latent_dim: int, hidden: Sequence[int] = (2000, 1000)):
+    def __init__(self, data_dim: int, latent_dim: int, hidden: Sequence[int] = (2000, 1000),
+                 scale: str = "log_variance"):
         check_positive_int("data_dim", data_dim)
         check_positive_int("latent_dim", latent_dim)
         if not hidden:
             raise ValueError("SharedTrunkGaussian: hidden must name at least one layer")
         trunk = mlp(data_dim, hidden[-1], tuple(hidden[:-1]))
         heads = Concatenate(nn.Linear(hidden[-1], latent_dim), nn.Linear(hidden[-1], latent_dim))
-        super().__init__(HeteroscedasticGaussian(), nn.Sequential(trunk, nn.ReLU(), heads))
+        super().__init__(HeteroscedasticGaussian(scale), nn.Sequential(trunk, nn.ReLU(), heads))
 
     @property
     def trunk(self) -> nn.Sequential:
@@ -69,7 +68,7 @@ class SharedTrunkGaussian(AmortisedGuide):
 
     @property
     def scale_head(self) -> nn.Linear:
-        """Outputs ρ, σ = softplus(ρ)."""
+        """Outputs ρ: log σ², or softplus⁻¹(σ) (see ``scale``)."""
         return self.encoder[2].networks[1]
 
 

@@ -81,7 +81,8 @@ def _copy(module: nn.Module) -> nn.Module:
 class HandWrittenVAE(nn.Module):
     """A regime's model and guide in plain PyTorch, from a copy of their weights.
 
-    ``bernoulli``: ``q = N(μ(x), softplus(ρ(x))²)`` from a shared ReLU trunk, ``p(z) = N(0, I)``,
+    ``bernoulli``: ``q = N(μ(x), exp(ρ(x)))`` (ρ = log σ²; ``softplus(ρ)²`` for a guide with
+    ``scale="softplus"``) from a shared ReLU trunk, ``p(z) = N(0, I)``,
     ``p(x | z) = Bernoulli(logits = f(z))``. ``linear``: ``q = N(V x + b, diag τ²)``,
     ``p(x | z) = N(W z + μ₀, σ² I)``.
     """
@@ -91,6 +92,7 @@ class HandWrittenVAE(nn.Module):
         self.regime = regime
         self.decoder = _copy(model.decoder)
         self.encoder = _copy(guide.encoder)
+        self.log_variance = getattr(getattr(guide, "family", None), "scale", None) == "log_variance"
         if regime == "linear":
             self.log_tau = nn.Parameter(guide.family.log_sigma.detach().clone())
             self.log_sigma = nn.Parameter(model.observation.log_sigma.detach().clone())
@@ -100,7 +102,8 @@ class HandWrittenVAE(nn.Module):
         if self.regime == "bernoulli":
             trunk, relu, heads = self.encoder
             h = relu(trunk(x))
-            mean, scale = heads[0](h), F.softplus(heads[1](h))
+            rho = heads[1](h)
+            mean, scale = heads[0](h), torch.exp(0.5 * rho) if self.log_variance else F.softplus(rho)
         else:
             mean, scale = self.encoder(x), self.log_tau.exp().expand(x.shape[0], -1)
         z = mean + scale * torch.randn((k,) + mean.shape, dtype=x.dtype)

@@ -225,11 +225,12 @@ class HeteroscedasticGaussian(Family):
 
     The predictor is ``η = [μ, ρ]`` (twice the event size): the decoder of seed 002's VAE-3
     (eq. 35–38, σ_d(z) from its own network) and the encoder of eq. 4–7 (τ_h(x) from its own
-    network). ``scale`` says how ρ gives σ:
+    network), and the σ head of seed 003's encoders (App. B.1). ``scale`` says how ρ gives σ:
 
-    * ``"log_variance"``: ρ = log σ². Multiplying every variance by a constant is then a shift
-      of the bias of the layer that outputs ρ, so it is a direction in the parameters, as
-      seed 002's proofs need (eq. 67–72, and the rescaling of z behind eq. 24);
+    * ``"log_variance"`` (the default): ρ = log σ², as seed 003's heads. Multiplying every
+      variance by a constant is a shift of the bias of the layer that outputs ρ, so it is a
+      direction in the parameters, as seed 002's proofs need (eq. 67–72, and the rescaling of z
+      behind eq. 24);
     * ``"softplus"``: σ = softplus(ρ), for which that rescaling is only approximately a
       parameter direction.
 
@@ -240,7 +241,7 @@ class HeteroscedasticGaussian(Family):
     name = "heteroscedastic_gaussian"
     SCALES = ("log_variance", "softplus")
 
-    def __init__(self, scale: str = "softplus"):
+    def __init__(self, scale: str = "log_variance"):
         super().__init__()
         if scale not in self.SCALES:
             raise ConfigError(f"HeteroscedasticGaussian: scale must be one of {self.SCALES}, got {scale!r}")
@@ -253,6 +254,12 @@ class HeteroscedasticGaussian(Family):
         # 10×2000×10 values, measured): copying them to contiguous tensors is cheaper.
         mu, rho = (half.contiguous() for half in eta.chunk(2, dim=-1))
         return mu, (torch.exp(0.5 * rho) if self.scale == "log_variance" else F.softplus(rho))
+
+    def scale_predictor(self, sigma: torch.Tensor) -> torch.Tensor:
+        """The ρ that gives σ: log σ², or softplus⁻¹(σ)."""
+        if self.scale == "log_variance":
+            return 2 * torch.log(sigma)
+        return sigma + torch.log(-torch.expm1(-sigma))
 
     def distribution(self, eta):
         mu, sigma = self.split(eta)

@@ -136,7 +136,7 @@ def mle_init(model, guide, x: torch.Tensor, beta: float = 1.0, pass_through: boo
     guide.mean_head.weight[:, :d] = enc_weight
     guide.mean_head.bias.copy_(enc_bias)
     sigma = torch.diagonal(cov).sqrt()
-    guide.scale_head.bias.copy_(sigma + torch.log(-torch.expm1(-sigma)))  # softplus⁻¹(σ)
+    guide.scale_head.bias.copy_(guide.family.scale_predictor(sigma))
     if learned_sigma:
         observation.log_sigma.fill_(0.5 * math.log(float(solution.edf.dispersion)))
     return solution

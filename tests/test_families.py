@@ -64,7 +64,7 @@ SPECS = {
         data=lambda g: 3.0 * torch.randn(*BATCH, K, generator=g, dtype=F64),
     ),
     "gaussian_heteroscedastic": dict(
-        make=HeteroscedasticGaussian,
+        make=lambda: HeteroscedasticGaussian("softplus"),
         eta_shape=BATCH + (2 * K,),
         data=lambda g: 3.0 * torch.randn(*BATCH, K, generator=g, dtype=F64),
     ),
@@ -514,6 +514,15 @@ def test_binary_code_num_classes_and_log_prob_by_hand():
 def test_gaussian_rejects_bad_sigma(sigma):
     with pytest.raises(ValueError, match="Gaussian: sigma must be a positive finite number"):
         Gaussian(sigma=sigma)
+
+
+@pytest.mark.parametrize("scale", ["log_variance", "softplus"])
+def test_heteroscedastic_gaussian_scale_predictor_inverts_its_scale(scale):
+    family = HeteroscedasticGaussian(scale)
+    mu, sigma = torch.randn(3, K, dtype=F64), torch.tensor([1e-3, 0.1, 1.0, 30.0], dtype=F64).expand(3, K)
+    got_mu, got_sigma = family.split(torch.cat([mu, family.scale_predictor(sigma)], -1))
+    assert torch.equal(got_mu, mu)
+    assert_close_f64(got_sigma, sigma)
 
 
 @pytest.mark.parametrize("scale", ["exp", "Softplus", None])
