@@ -92,7 +92,7 @@ class HandWrittenVAE(nn.Module):
         self.regime = regime
         self.decoder = _copy(model.decoder)
         self.encoder = _copy(guide.encoder)
-        self.log_variance = getattr(getattr(guide, "family", None), "scale", None) == "log_variance"
+        self.log_variance = regime == "bernoulli" and guide.family.scale == "log_variance"
         if regime == "linear":
             self.log_tau = nn.Parameter(guide.family.log_sigma.detach().clone())
             self.log_sigma = nn.Parameter(model.observation.log_sigma.detach().clone())
