@@ -112,10 +112,15 @@ def test_vae1_and_linear_vae_likelihoods_are_the_shared_sigma_gaussian():
 SCALES = {"log_variance": lambda rho: torch.exp(0.5 * rho), "softplus": F.softplus}
 
 
+def scale_option(scale: str | None) -> dict:
+    """The ``scale`` keyword, or none at all to take the default (log-variance)."""
+    return {} if scale is None else {"scale": scale}
+
+
 @pytest.mark.parametrize("scale", [None, "log_variance", "softplus"])
 def test_vae3_likelihood_has_mean_and_scale_from_two_networks(scale):
     torch.manual_seed(3)
-    model = VAE3(D, H, hidden=(8,)) if scale is None else VAE3(D, H, hidden=(8,), scale=scale)
+    model = VAE3(D, H, hidden=(8,), **scale_option(scale))
     z, x = random_rows(4, 7, H), random_rows(5, 7)
     with torch.no_grad():
         mu, rho = model.decoder.networks[0](z), model.decoder.networks[1](z)
@@ -127,7 +132,7 @@ def test_vae3_likelihood_has_mean_and_scale_from_two_networks(scale):
 def test_guides_are_diagonal_gaussians_of_their_networks(scale):
     torch.manual_seed(4)
     x, z = random_rows(6, 7), random_rows(7, 7, H)
-    guide = DiagonalGaussian(D, H, hidden=(8,)) if scale is None else DiagonalGaussian(D, H, hidden=(8,), scale=scale)
+    guide = DiagonalGaussian(D, H, hidden=(8,), **scale_option(scale))
     with torch.no_grad():
         nu, rho = guide.encoder.networks[0](x), guide.encoder.networks[1](x)
         expected = torch.distributions.Normal(nu, SCALES[scale or "log_variance"](rho)).log_prob(z).sum(-1)

@@ -2,9 +2,9 @@
 
 PCA-ring data (eq. 79–81, new for every run); VAE-3 (eq. 34–38: μ(z) and log σ²(z) from two
 MLPs of two hidden layers of 50 ReLU) with the encoder of eq. 4–7 (two such MLPs for ν and
-log τ²), trained by the sampled ELBO. The three entropies of eq. 39 need ``E_q log σ_d(z)``, which is
-sampled. Three settings as in Fig. 2: batch 2000 with lr 1e-3 (a), batch 100 (b), lr 0.005
-(c); all run for the same number of epochs.
+log τ²), trained by the sampled ELBO. The three entropies of eq. 39 need ``E_q log σ_d(z)``,
+which is sampled. Three settings as in Fig. 2: batch 2000 with lr 1e-3 (a), batch 100 (b),
+lr 0.005 (c); all run for the same number of epochs.
 """
 
 from __future__ import annotations
