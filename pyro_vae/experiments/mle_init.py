@@ -142,6 +142,7 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
     for (architecture, k, init), track in zip(setups, tracks):
         ref = references[k]
         after = [i for i, s in enumerate(track["step"]) if s >= burn]
+        below = min(after, key=lambda i: track["train_elbo"][i] - ref["train"]["l_hat"])  # the deepest dip
         margin = min(track["train_elbo"][i] - ref["train"]["l_hat"] + 3 * track["train_se"][i] for i in after)
         rows.append({
             "architecture": architecture, "latent_dim": k, "initialisation": init,
@@ -150,6 +151,8 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
             "relative_change": abs(track["train_elbo"][0] - track["train_elbo"][-1]) / abs(track["train_elbo"][-1]),
             "l_hat_train": ref["train"]["l_hat"], "l_hat_test": ref["test"]["l_hat"],
             "cor1_band_upper_train": ref["train"]["band_upper"],
+            "min_elbo_minus_l_hat_after_burn_in": track["train_elbo"][below] - ref["train"]["l_hat"],
+            "train_se_there": track["train_se"][below],
             "min_margin_above_l_hat_after_burn_in": margin,
         })
     by = {(r["architecture"], r["latent_dim"], r["initialisation"]): r for r in rows}
@@ -170,8 +173,9 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
         f"MLE-B: after a burn-in of {config.burn_in:.0%} of the steps the train ELBO stays above L̂ "
         "(within 3 standard errors) in every setup",
         "MLE-B needs a very short burn-in to perform according to Cor. 1, then lies above L̂ (§4.1)",
-        ", ".join(f"{r['architecture']} κ={r['latent_dim']}: smallest margin "
-                  f"{r['min_margin_above_l_hat_after_burn_in']:+.4f} nats" for r in mle_rows),
+        ", ".join(f"{r['architecture']} κ={r['latent_dim']}: smallest ELBO − L̂ "
+                  f"{r['min_elbo_minus_l_hat_after_burn_in']:+.4f} nats (SE {r['train_se_there']:.4f}), "
+                  f"margin with 3 SE {r['min_margin_above_l_hat_after_burn_in']:+.4f}" for r in mle_rows),
         all(r["min_margin_above_l_hat_after_burn_in"] >= 0 for r in mle_rows)))
     bench_rows = [r for r in rows if r["initialisation"] == "Bench"]
     claims.append(Claim(
