@@ -1,17 +1,21 @@
 """The two regimes of SPEC "Performance": library objectives vs hand-written PyTorch vs stock Pyro.
 
 * ``bernoulli``: a 784-400-50 Bernoulli VAE (:class:`~pyro_vae.models.EDFVAE` with one hidden
-  layer of 400, :class:`~pyro_vae.guides.SharedTrunkGaussian`), batch 128; ``elbo`` with 1
-  particle, ``iwae`` with K = 10;
+  layer of 400, :class:`~pyro_vae.guides.SharedTrunkGaussian`), batch 128; ``elbo``,
+  ``meanfield`` and ``tracegraph`` with 1 particle, ``iwae`` with K = 10;
 * ``linear``: the linear Gaussian VAE of seed 002 (:class:`~pyro_vae.models.LinearVAE`,
-  :class:`~pyro_vae.guides.LinearGaussian`), D = 10, H = 2, batch 2000; ``elbo`` and ``iwae``
-  with 100 particles.
+  :class:`~pyro_vae.guides.LinearGaussian`), D = 10, H = 2, batch 2000; each objective with
+  100 particles.
+
+These are the library's objectives for a Gaussian latent; ``enum`` and ``disarm`` are for
+discrete ones (E1's row in :mod:`pyro_vae.bench` times ``enum``).
 
 Per objective four steps are timed, each from the same weights on the same mini-batches:
 the library's (:func:`~pyro_vae.objectives.make_objective` in the step of
 :func:`~pyro_vae.fit`), uncompiled and with ``jit=True``, the same estimator hand-written in PyTorch (:class:`HandWrittenVAE`,
-one fused ``torch.optim.Adam``, as the library uses), and Pyro's own objective for it (``Trace_ELBO``; for ``iwae``
-``RenyiELBO(alpha=0)``, Pyro's only importance-weighted bound) in ``pyro.infer.SVI`` with vectorised particles.
+one fused ``torch.optim.Adam``, as the library uses), and Pyro's own objective for it (:data:`STOCK`; for
+``iwae`` ``RenyiELBO(alpha=0)``, Pyro's only importance-weighted bound) in ``pyro.infer.SVI`` with vectorised
+particles.
 For ``iwae`` a fifth path is ``RenyiELBO(alpha=0, num_particles=K)`` as constructed by default,
 which runs the model and guide once per particle in a Python loop.
 :func:`likelihood_run` times the importance-sampled log-likelihood with K = 5000 and reports the
@@ -36,11 +40,13 @@ from .families import Bernoulli
 
 REGIMES = {
     "bernoulli": {"description": "784-400-50 Bernoulli VAE, batch 128", "batch_size": 128,
-                  "particles": {"elbo": 1, "iwae": 10}},
+                  "particles": {"elbo": 1, "meanfield": 1, "tracegraph": 1, "iwae": 10}},
     "linear": {"description": "linear Gaussian VAE D=10 H=2, batch 2000", "batch_size": 2000,
-               "particles": {"elbo": 100, "iwae": 100}},
+               "particles": {"elbo": 100, "meanfield": 100, "tracegraph": 100, "iwae": 100}},
 }
-STOCK = {"elbo": "Trace_ELBO", "iwae": "RenyiELBO(alpha=0)"}
+#: Pyro's own objective for each library objective.
+STOCK = {"elbo": "Trace_ELBO", "meanfield": "TraceMeanField_ELBO", "tracegraph": "TraceGraph_ELBO",
+         "iwae": "RenyiELBO(alpha=0)"}
 LR = 1e-4
 
 
@@ -97,31 +103,36 @@ class HandWrittenVAE(nn.Module):
             self.log_tau = nn.Parameter(guide.family.log_sigma.detach().clone())
             self.log_sigma = nn.Parameter(model.observation.log_sigma.detach().clone())
 
-    def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
-        """``log p(x, z_k) − log q(z_k | x)`` for k = 1..K reparameterised draws, shape (K, N)."""
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mean and standard deviation of ``q(z | x)``."""
         if self.regime == "bernoulli":
             trunk, relu, heads = self.encoder
             h = relu(trunk(x))
             rho = heads[1](h)
-            mean, scale = heads[0](h), torch.exp(0.5 * rho) if self.log_variance else F.softplus(rho)
-        else:
-            mean, scale = self.encoder(x), self.log_tau.exp().expand(x.shape[0], -1)
-        z = mean + scale * torch.randn((k,) + mean.shape, dtype=x.dtype)
-        log_q = torch.distributions.Normal(mean, scale).log_prob(z).sum(-1)
-        log_prior = (-0.5 * z**2 - 0.5 * math.log(2 * math.pi)).sum(-1)
+            return heads[0](h), torch.exp(0.5 * rho) if self.log_variance else F.softplus(rho)
+        return self.encoder(x), self.log_tau.exp().expand(x.shape[0], -1)
+
+    def log_lik(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``log p(x | z)`` for every draw of z, shape (K, N)."""
         out = self.decoder(z)
         if self.regime == "bernoulli":
-            log_lik = -F.binary_cross_entropy_with_logits(out, x.expand_as(out), reduction="none").sum(-1)
-        else:
-            log_lik = torch.distributions.Normal(out, self.log_sigma.exp()).log_prob(x).sum(-1)
-        return log_prior + log_lik - log_q
+            return -F.binary_cross_entropy_with_logits(out, x.expand_as(out), reduction="none").sum(-1)
+        return torch.distributions.Normal(out, self.log_sigma.exp()).log_prob(x).sum(-1)
 
     def loss(self, x: torch.Tensor, objective: str, k: int) -> torch.Tensor:
-        """The negative bound summed over the rows: ELBO (mean over particles) or IWAE."""
-        log_w = self.log_weights(x, k)
-        if objective == "elbo":
-            return -log_w.mean(0).sum()
-        return -(torch.logsumexp(log_w, 0) - math.log(k)).sum()
+        """The negative bound summed over the rows: the ELBO (mean over K reparameterised draws;
+        with the KL to ``N(0, I)`` in closed form for ``meanfield``) or the IWAE bound."""
+        mean, scale = self.encode(x)
+        z = mean + scale * torch.randn((k,) + mean.shape, dtype=x.dtype)
+        if objective == "meanfield":
+            kl = (0.5 * (scale**2 + mean**2 - 1) - scale.log()).sum(-1)
+            return -(self.log_lik(x, z).mean(0) - kl).sum()
+        log_q = torch.distributions.Normal(mean, scale).log_prob(z).sum(-1)
+        log_prior = (-0.5 * z**2 - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_w = log_prior + self.log_lik(x, z) - log_q
+        if objective == "iwae":
+            return -(torch.logsumexp(log_w, 0) - math.log(k)).sum()
+        return -log_w.mean(0).sum()
 
     def step_fn(self, objective: str, k: int, lr: float = LR):
         optim = torch.optim.Adam(self.parameters(), lr=lr, fused=True)
@@ -138,7 +149,8 @@ class HandWrittenVAE(nn.Module):
 
 def _stock_step(model, guide, objective: str, k: int, vectorise: bool = True):
     options = dict(num_particles=k, vectorize_particles=vectorise, max_plate_nesting=1)
-    loss = pyro.infer.Trace_ELBO(**options) if objective == "elbo" else pyro.infer.RenyiELBO(alpha=0, **options)
+    loss = (pyro.infer.RenyiELBO(alpha=0, **options) if objective == "iwae"
+            else getattr(pyro.infer, STOCK[objective])(**options))
     svi = pyro.infer.SVI(model, guide, pyro.optim.Adam({"lr": LR}), loss)
     return svi.step
 

@@ -146,9 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="time an SVI step: library vs hand-written PyTorch vs stock Pyro",
         description="Time one SVI step through the library and the same step hand-written in plain "
         "PyTorch, side by side: E1 (gmm, batch 1000; objectives enum and elbo), and the two regimes "
-        "of the performance targets (a 784-400-50 Bernoulli VAE, batch 128, elbo with 1 particle and "
-        "iwae with K=10; a linear Gaussian VAE, D=10, H=2, batch 2000, elbo and iwae with 100 "
-        "particles), there beside Pyro's own Trace_ELBO and RenyiELBO(alpha=0); then the "
+        "of the performance targets (a 784-400-50 Bernoulli VAE, batch 128, elbo, meanfield and "
+        "tracegraph with 1 particle and iwae with K=10; a linear Gaussian VAE, D=10, H=2, batch 2000, "
+        "each with 100 particles), there beside Pyro's own Trace_ELBO, TraceMeanField_ELBO, "
+        "TraceGraph_ELBO and RenyiELBO(alpha=0); then the "
         "importance-sampled log-likelihood with K=5000 and the peak memory. Prints Markdown tables.",
     )
     bench.add_argument(

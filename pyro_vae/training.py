@@ -29,7 +29,7 @@ from tqdm import tqdm
 from . import checkpoint as checkpoints
 from .errors import ConfigError, DataError, DivergenceError
 from .families import Family, check_finite
-from .objectives import COMPILED, make_objective
+from .objectives import COMPILED, make_objective, score_function_sites
 from .pairing import check_pair, display_name
 from .validation import check_device, check_positive_int, check_seed
 
@@ -94,12 +94,24 @@ def _check_dtype(x, *modules) -> None:
             )
 
 
-def _compiles_by_default(objective: str, estimator: str, model, guide, steps: int, freeze=()) -> bool:
+def _compiles_by_default(objective: str, estimator: str, model, guide, steps: int, x, freeze=()) -> bool:
     """``fit``'s default for ``jit``: a trace is only as correct as the model is static, which
     is known for the library's own code; compiling takes 0.4–2 s, repaid over many steps. Not
-    with frozen modules: Pyro's traces fail on parameters frozen after registration."""
+    with frozen modules: Pyro's traces fail on parameters frozen after registration. Not
+    ``tracegraph`` with score-function sites: their baselines are updated outside a trace."""
     return (objective in COMPILED and estimator != "dreg" and steps >= JIT_MIN_STEPS and not freeze
-            and _library_code(model) and _library_code(guide))
+            and _library_code(model) and _library_code(guide)
+            and not (objective == "tracegraph" and _has_score_function_sites(guide, x)))
+
+
+def _has_score_function_sites(guide, x) -> bool:
+    """Whether the guide samples a latent without reparameterisation. A guide that cannot run
+    on ``x`` as given (another device or dtype) counts as one: the checks before the first step
+    say what is wrong."""
+    try:
+        return bool(score_function_sites(guide, x[:1]))
+    except Exception:  # noqa: BLE001 -- reported by check_pair / _check_dtype
+        return True
 
 
 def _library_code(fn) -> bool:
@@ -214,7 +226,7 @@ def fit(
     if isinstance(objective, str):
         objective_name = objective
         if jit is None:
-            jit = _compiles_by_default(objective, estimator, model, guide, total, freeze)
+            jit = _compiles_by_default(objective, estimator, model, guide, total, x, freeze)
         elbo = make_objective(objective, num_particles=num_particles, beta=beta, estimator=estimator, jit=jit)
     elif isinstance(objective, ELBO):
         if beta != 1.0 or num_particles != 1 or estimator != "standard" or jit:

@@ -18,8 +18,8 @@ import pyro.optim
 import pytest
 import torch
 from conftest import e1_pair
-from pyro_vae.guides import AmortisedGuide, FactorisedBernoulli
-from pyro_vae.models import ExponentialFamilyVAE, GaussianMixture, GaussianRBM
+from pyro_vae.guides import AmortisedGuide, FactorisedBernoulli, LinearGaussian
+from pyro_vae.models import ExponentialFamilyVAE, GaussianMixture, GaussianRBM, LinearVAE
 from torch import nn
 
 from pyro_vae.data import gmm_toy
@@ -411,11 +411,15 @@ def _compiled(model, guide, x, **options) -> bool:
 
 def test_fit_compiles_the_librarys_own_pair_for_long_runs(data):
     model, guide = make_pair(data)
-    assert _compiles_by_default("enum", "standard", model, guide, JIT_MIN_STEPS)
-    assert not _compiles_by_default("enum", "standard", model, guide, JIT_MIN_STEPS - 1)
-    assert not _compiles_by_default("meanfield", "standard", model, guide, JIT_MIN_STEPS)
-    assert not _compiles_by_default("iwae", "dreg", model, guide, JIT_MIN_STEPS)
-    assert not _compiles_by_default("enum", "standard", lambda x: model(x), guide, JIT_MIN_STEPS)
+    x = data.x
+    assert _compiles_by_default("enum", "standard", model, guide, JIT_MIN_STEPS, x)
+    assert not _compiles_by_default("enum", "standard", model, guide, JIT_MIN_STEPS - 1, x)
+    assert not _compiles_by_default("disarm", "standard", model, guide, JIT_MIN_STEPS, x)
+    assert not _compiles_by_default("tracegraph", "standard", model, guide, JIT_MIN_STEPS, x)  # baselines
+    assert not _compiles_by_default("iwae", "dreg", model, guide, JIT_MIN_STEPS, x)
+    assert not _compiles_by_default("enum", "standard", lambda x: model(x), guide, JIT_MIN_STEPS, x)
+    gaussian_model, gaussian_guide = LinearVAE(2, 1), LinearGaussian(2, 1)
+    assert _compiles_by_default("tracegraph", "standard", gaussian_model, gaussian_guide, JIT_MIN_STEPS, x)
     assert fit(model, guide, data.x, "enum", steps=JIT_MIN_STEPS, lr=1e-3, seed=0).compiled
 
 
@@ -439,13 +443,13 @@ def test_fit_does_not_compile_by_default_what_is_not_the_librarys_own_code(data)
     from pyro_vae.models import VAE1
 
     model, guide = make_pair(data)
-    assert not _compiles_by_default("enum", "standard", model, guide, JIT_MIN_STEPS, freeze=(model,))
+    assert not _compiles_by_default("enum", "standard", model, guide, JIT_MIN_STEPS, data.x, freeze=(model,))
     vae, gaussian = VAE1(2, 2, hidden=(4,)), DiagonalGaussian(2, 2, hidden=(4,))
-    assert _compiles_by_default("elbo", "standard", vae, gaussian, JIT_MIN_STEPS)
+    assert _compiles_by_default("elbo", "standard", vae, gaussian, JIT_MIN_STEPS, data.x)
     gaussian.input_transform = lambda x: x if x.abs().max() < 3 else x / 3  # a user's branch on values
-    assert not _compiles_by_default("elbo", "standard", vae, gaussian, JIT_MIN_STEPS)
+    assert not _compiles_by_default("elbo", "standard", vae, gaussian, JIT_MIN_STEPS, data.x)
     vae.decoder.append(_UserLayer())
-    assert not _compiles_by_default("elbo", "standard", vae, DiagonalGaussian(2, 2, hidden=(4,)), JIT_MIN_STEPS)
+    assert not _compiles_by_default("elbo", "standard", vae, DiagonalGaussian(2, 2, hidden=(4,)), JIT_MIN_STEPS, data.x)
 
 
 class _UserLayer(nn.Module):

@@ -17,7 +17,8 @@ which samples them bit by bit under :class:`~pyro_vae.bits.split_bits` so Pyro c
 
 ``beta`` weights the latent terms of model and guide (seed 003's β-VAE) through the
 :class:`~pyro_vae.objectives.beta.scale_latents` handler, for every objective. ``jit=True``
-compiles ``elbo``, ``enum`` and ``iwae`` (:data:`COMPILED`).
+compiles every objective but ``disarm`` (:data:`COMPILED`; ``tracegraph`` only for guides without
+score-function sites, whose baselines Pyro updates outside a trace).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import pyro.infer as infer
 import torch
 from pyro import poutine
 from pyro.infer import ELBO, config_enumerate
+from pyro.poutine.util import site_is_subsample
 
 from pyro_vae.bits import split_bits
 from pyro_vae.errors import ConfigError
@@ -37,6 +39,7 @@ from pyro_vae.errors import ConfigError
 from .beta import scale_latents
 from .disarm import DisARM
 from .iwae import ESTIMATORS, IWAE, JitIWAE
+from .meanfield import JitMeanField
 
 OBJECTIVES = {
     "elbo": "Trace_ELBO: Monte-Carlo ELBO (reparameterised or score-function gradients)",
@@ -47,7 +50,8 @@ OBJECTIVES = {
     "disarm": "DisARM gradients for Bernoulli latents (K antithetic pairs per data point)",
 }
 
-__all__ = ["COMPILED", "ESTIMATORS", "OBJECTIVES", "DisARM", "IWAE", "make_objective", "scale_latents"]
+__all__ = ["COMPILED", "ESTIMATORS", "OBJECTIVES", "DisARM", "IWAE", "make_objective", "scale_latents",
+           "score_function_sites"]
 
 
 class _Adapted(ELBO):
@@ -78,8 +82,7 @@ class _Adapted(ELBO):
         return self.inner.loss(*self._adapt(model, guide), *args, **kwargs)
 
     def loss_and_grads(self, model, guide, *args, **kwargs):
-        if self.name == "tracegraph":
-            self._restart_baselines_on_new_size(args[0].shape[0])
+        self._restart_baselines_on_new_size(args[0].shape[0])
         return self.inner.loss_and_grads(*self._adapt(model, guide), *args, **kwargs)
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
@@ -90,6 +93,8 @@ class _Adapted(ELBO):
         last mini-batch): Pyro would fail on the shape mismatch; the averages restart instead.
         On the first call (e.g. a run resumed from a checkpoint) the size is read off the
         stored averages, whose last dimension is the data plate's."""
+        if self.name != "tracegraph":
+            return
         store = pyro.get_param_store()
         previous = self.__dict__.get("_batch_size")
         for name in [n for n in store.keys() if n.startswith(BASELINE_PREFIX)]:
@@ -163,14 +168,18 @@ class _Compiled(_Adapted):
         compiled, adapted = self._make_compiled(), self._adapt(model, guide)
         devices = [a.device for a in args if torch.is_tensor(a) and a.device.type == "cuda"][:1]
         try:
+            sites = score_function_sites(guide, *args, **kwargs) if self.name == "tracegraph" else []
+            if sites:
+                return compiled, f"the baselines of its score-function sites ({', '.join(sites)}) live outside a trace"
             with torch.random.fork_rng(devices=devices), warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.trace, still in 2.x
                 with poutine.trace(param_only=True) as params:
-                    compiled.differentiable_loss(*adapted, *args, **kwargs)  # traces
+                    self.inner.loss(*adapted, *args, **kwargs)
                 trained = [site["value"].unconstrained() for site in params.trace.nodes.values()]
                 trained = [p for p in trained if p.requires_grad]
                 saved = [p.grad for p in trained]
                 try:
+                    _loss_and_grads(compiled, adapted, args, kwargs, trained)  # traces
                     with torch.random.fork_rng(devices=devices):
                         ours = _loss_and_grads(compiled, adapted, args, kwargs, trained)
                     expected = _loss_and_grads(self.inner, adapted, args, kwargs, trained)  # the same draws
@@ -188,6 +197,8 @@ class _Compiled(_Adapted):
 
     def loss_and_grads(self, model, guide, *args, **kwargs):
         objective = self._objective_for(model, guide, args, kwargs)
+        if objective is self.inner:
+            self._restart_baselines_on_new_size(args[0].shape[0])
         try:
             return objective.loss_and_grads(*self._adapt(model, guide), *args, **kwargs)
         except RuntimeError as e:  # a trace that passed its check and then failed (TorchScript)
@@ -218,11 +229,22 @@ def _first_line(e: Exception) -> str:
     return f"{type(e).__name__}: {lines[-1] if 'TorchScript' in lines[0] else lines[0]}"
 
 
-#: The objectives with a compiled form (``jit=True``), as (compiled, uncompiled) classes. Not
-#: ``meanfield``: pyro-ppl 1.9.2's ``JitTraceMeanField_ELBO`` gives other values than
-#: ``TraceMeanField_ELBO`` on the same draws (89.67 vs 88.04 nats for a small VAE-1).
+def score_function_sites(guide, *args, **kwargs) -> list[str]:
+    """The names of the guide's latent sample sites that have no reparameterised sampler
+    (one run of the guide on the given arguments, with the random state restored after it)."""
+    devices = [a.device for a in args if torch.is_tensor(a) and a.device.type == "cuda"][:1]
+    with torch.random.fork_rng(devices=devices), torch.no_grad(), poutine.block():
+        trace = poutine.trace(guide).get_trace(*args, **kwargs)
+    return [name for name, site in trace.nodes.items()
+            if site["type"] == "sample" and not site["is_observed"] and not site_is_subsample(site)
+            and not site["fn"].has_rsample]
+
+
+#: The objectives with a compiled form (``jit=True``), as (compiled, uncompiled) classes.
 COMPILED = {
     "elbo": (infer.JitTrace_ELBO, infer.Trace_ELBO),
+    "meanfield": (JitMeanField, infer.TraceMeanField_ELBO),
+    "tracegraph": (infer.JitTraceGraph_ELBO, infer.TraceGraph_ELBO),
     "enum": (infer.JitTraceEnum_ELBO, infer.TraceEnum_ELBO),
     "iwae": (JitIWAE, IWAE),
 }
@@ -236,8 +258,9 @@ def make_objective(name: str, num_particles: int = 1, beta: float = 1.0, estimat
     :param beta: weight of the latent (KL) terms; 1 is the plain ELBO.
     :param estimator: for ``iwae``, the gradient estimator of reparameterised sites:
         ``standard``, ``stl`` or ``dreg`` (:data:`~pyro_vae.objectives.iwae.ESTIMATORS`).
-    :param jit: compile the objective (``elbo``, ``enum`` through Pyro's ``Jit*`` ELBOs;
-        ``iwae`` with ``standard`` or ``stl``: :data:`COMPILED`), once per model, guide and
+    :param jit: compile the objective (``elbo``, ``meanfield``, ``enum`` through Pyro's ``Jit*`` ELBOs,
+        ``tracegraph`` for guides without score-function sites; ``iwae`` with ``standard`` or
+        ``stl``: :data:`COMPILED`), once per model, guide and
         data shape; each trace is checked once against the uncompiled loss. As for any Pyro
         ``Jit*`` ELBO, the model and guide must have static structure (no Python branches on
         tensor values) and take every tensor as an argument.
