@@ -138,7 +138,7 @@ def test_path_estimators_are_unbiased_and_less_noisy(estimator, k):
     z = (path.mean(0) - standard.mean(0)) / se
     print(f"{estimator} K={k}: max |z| {z.abs().max():.2f} over {z.numel()} parameters; gradient variance "
           f"(sum over parameters) {path.var(0).sum():.3f} vs standard {standard.var(0).sum():.3f}")
-    assert z.abs().max() < 3.5  # 11 parameters: a Bonferroni-style margin over 3
+    assert z.abs().max() < 3.5  # 12 parameters: a Bonferroni-style margin over 3
     assert path.var(0).sum() < standard.var(0).sum()
 
 

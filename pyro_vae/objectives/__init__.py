@@ -166,7 +166,7 @@ class _Compiled(_Adapted):
     def _checked_trace(self, model, guide, args, kwargs) -> tuple[ELBO, str | None]:
         """A new compiled objective, and why it must not be used (``None`` if it may)."""
         compiled, adapted = self._make_compiled(), self._adapt(model, guide)
-        devices = [a.device for a in args if torch.is_tensor(a) and a.device.type == "cuda"][:1]
+        devices = _cuda_devices(args)
         try:
             sites = score_function_sites(guide, *args, **kwargs) if self.name == "tracegraph" else []
             if sites:
@@ -223,6 +223,11 @@ def _loss_and_grads(objective: ELBO, adapted, args, kwargs, params) -> tuple[flo
     return loss, [torch.zeros_like(p) if p.grad is None else p.grad for p in params]
 
 
+def _cuda_devices(args) -> list[torch.device]:
+    """The CUDA device of the arguments, if any, for ``torch.random.fork_rng``."""
+    return [a.device for a in args if torch.is_tensor(a) and a.device.type == "cuda"][:1]
+
+
 def _first_line(e: Exception) -> str:
     """The line of an error that says what went wrong (TorchScript's comes last, Pyro's first)."""
     lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [""]
@@ -232,8 +237,7 @@ def _first_line(e: Exception) -> str:
 def score_function_sites(guide, *args, **kwargs) -> list[str]:
     """The names of the guide's latent sample sites that have no reparameterised sampler
     (one run of the guide on the given arguments, with the random state restored after it)."""
-    devices = [a.device for a in args if torch.is_tensor(a) and a.device.type == "cuda"][:1]
-    with torch.random.fork_rng(devices=devices), torch.no_grad(), poutine.block():
+    with torch.random.fork_rng(devices=_cuda_devices(args)), torch.no_grad(), poutine.block():
         trace = poutine.trace(guide).get_trace(*args, **kwargs)
     return [name for name, site in trace.nodes.items()
             if site["type"] == "sample" and not site["is_observed"] and not site_is_subsample(site)
@@ -258,10 +262,10 @@ def make_objective(name: str, num_particles: int = 1, beta: float = 1.0, estimat
     :param beta: weight of the latent (KL) terms; 1 is the plain ELBO.
     :param estimator: for ``iwae``, the gradient estimator of reparameterised sites:
         ``standard``, ``stl`` or ``dreg`` (:data:`~pyro_vae.objectives.iwae.ESTIMATORS`).
-    :param jit: compile the objective (``elbo``, ``meanfield``, ``enum`` through Pyro's ``Jit*`` ELBOs,
-        ``tracegraph`` for guides without score-function sites; ``iwae`` with ``standard`` or
-        ``stl``: :data:`COMPILED`), once per model, guide and
-        data shape; each trace is checked once against the uncompiled loss. As for any Pyro
+    :param jit: compile the objective (``elbo``, ``meanfield``, ``enum`` through Pyro's ``Jit*``
+        ELBOs, ``tracegraph`` for guides without score-function sites; ``iwae`` with ``standard``
+        or ``stl``: :data:`COMPILED`), once per model, guide and data shape; each trace is
+        checked once against the uncompiled loss. As for any Pyro
         ``Jit*`` ELBO, the model and guide must have static structure (no Python branches on
         tensor values) and take every tensor as an argument.
     """
