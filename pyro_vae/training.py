@@ -7,6 +7,7 @@ The step is Pyro's ``SVI.step`` written out, so that a non-finite loss or gradie
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -94,23 +95,22 @@ def _check_dtype(x, *modules) -> None:
             )
 
 
-def _compiles_by_default(objective: str, estimator: str, model, guide, steps: int, x, freeze=()) -> bool:
+def _compiles_by_default(objective: str, estimator: str, model, guide, steps: int, freeze=()) -> bool:
     """``fit``'s default for ``jit``: a trace is only as correct as the model is static, which
     is known for the library's own code; compiling takes 0.4–2 s, repaid over many steps. Not
-    with frozen modules: Pyro's traces fail on parameters frozen after registration. Not
-    ``tracegraph`` with score-function sites: their baselines are updated outside a trace."""
+    with frozen modules: Pyro's traces fail on parameters frozen after registration. (Nor
+    ``tracegraph`` for a guide with score-function sites: :func:`_has_score_function_sites`.)"""
     return (objective in COMPILED and estimator != "dreg" and steps >= JIT_MIN_STEPS and not freeze
-            and _library_code(model) and _library_code(guide)
-            and not (objective == "tracegraph" and _has_score_function_sites(guide, x)))
+            and _library_code(model) and _library_code(guide))
 
 
-def _has_score_function_sites(guide, x) -> bool:
-    """Whether the guide samples a latent without reparameterisation. A guide that cannot run
-    on ``x`` as given (another device or dtype) counts as one: the checks before the first step
-    say what is wrong."""
+def _has_score_function_sites(guide, rows) -> bool:
+    """Whether the guide samples a latent without reparameterisation, whose ``tracegraph``
+    baselines Pyro updates outside a trace. A guide that fails on ``rows`` counts as one, so it
+    runs uncompiled; :func:`~pyro_vae.pairing.check_pair` then says what is wrong."""
     try:
-        return bool(score_function_sites(guide, x[:1]))
-    except Exception:  # noqa: BLE001 -- reported by check_pair / _check_dtype
+        return bool(score_function_sites(guide, rows))
+    except Exception:  # noqa: BLE001 -- reported by check_pair before any step
         return True
 
 
@@ -179,11 +179,12 @@ def fit(
     :param num_particles: Monte-Carlo particles per step (K for ``iwae``).
     :param beta: weight of the latent terms (β-VAE); only with a named objective.
     :param estimator: the gradient estimator of ``iwae``: ``standard``, ``stl`` or ``dreg``.
-    :param jit: compile the objective once per mini-batch shape (``elbo``, ``enum`` and ``iwae``
-        but ``dreg``; see :func:`~pyro_vae.objectives.make_objective`). By default (``None``)
-        only where it is known to be correct and to pay: models and guides built only of the
-        library's own code, whose structure is static, without ``freeze``, for runs of at least
-        :data:`JIT_MIN_STEPS` steps.
+    :param jit: compile the objective once per mini-batch shape (every objective but ``disarm``;
+        ``iwae`` but with ``dreg``; see :func:`~pyro_vae.objectives.make_objective`). By default
+        (``None``) only where it is known to be correct and to pay: models and guides built only
+        of the library's own code, whose structure is static, without ``freeze``, for runs of at
+        least :data:`JIT_MIN_STEPS` steps, and ``tracegraph`` only for guides without
+        score-function sites.
     :param seed: seeds Pyro, torch and the mini-batch order.
     :param device: moves model, guide and data there ("cpu", "cuda").
     :param freeze: modules whose parameters stay fixed (seed 000 §4.1 pre-trains the encoder
@@ -223,11 +224,14 @@ def fit(
     batch = min(batch_size or n, n)
     per_epoch = math.ceil(n / batch)
     total = steps if steps is not None else epochs * per_epoch
+    jit_by_default = jit is None
     if isinstance(objective, str):
         objective_name = objective
-        if jit is None:
-            jit = _compiles_by_default(objective, estimator, model, guide, total, x, freeze)
-        elbo = make_objective(objective, num_particles=num_particles, beta=beta, estimator=estimator, jit=jit)
+        if jit_by_default:
+            jit = _compiles_by_default(objective, estimator, model, guide, total, freeze)
+        named = functools.partial(make_objective, objective, num_particles=num_particles, beta=beta,
+                                  estimator=estimator)
+        elbo = named(jit=jit)
     elif isinstance(objective, ELBO):
         if beta != 1.0 or num_particles != 1 or estimator != "standard" or jit:
             raise ConfigError("beta=, num_particles=, estimator= and jit= apply to named objectives; set them on "
@@ -246,6 +250,8 @@ def fit(
             if isinstance(fn, nn.Module):
                 fn.to(device)
     _check_dtype(x, model, guide)
+    if jit and jit_by_default and objective_name == "tracegraph" and _has_score_function_sites(guide, x[:8]):
+        jit, elbo = False, named(jit=False)
     saved_state = None
     if checkpoint is not None:
         run_settings = {

@@ -398,6 +398,27 @@ def test_jit_falls_back_with_a_warning_when_tracing_fails(pair):
     assert not objective.compiled
 
 
+@pytest.mark.parametrize("name", ["elbo", "meanfield", "tracegraph"])
+@pytest.mark.parametrize("jit", [False, True])
+def test_a_model_without_arguments_trains(name, jit):
+    """As with Pyro's own ELBOs, model and guide need not take data (``svi.step()``)."""
+    pyro.clear_param_store()
+
+    def model():
+        pyro.sample("z", pyro.distributions.Normal(0.0, 1.0))
+
+    def guide():
+        pyro.sample("z", pyro.distributions.Normal(pyro.param("loc", torch.tensor(0.5)), 1.0))
+
+    objective = make_objective(name, jit=jit)
+    svi = pyro.infer.SVI(model, guide, pyro.optim.Adam({"lr": 0.01}), objective)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a compiled objective keeps its trace
+        assert math.isfinite(svi.step())
+    assert pyro.param("loc").item() != 0.5  # the step moved it
+    assert getattr(objective, "compiled", False) == jit
+
+
 def test_jit_for_an_objective_without_a_compiled_form_is_a_config_error():
     with pytest.raises(ConfigError, match="jit=True: 'disarm' has no compiled form"):
         make_objective("disarm", jit=True)

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 from pyro_vae import plots
 from pyro_vae.entropies import entropy_monitor
+from pyro_vae.objectives import OBJECTIVES
 
 from .multirun import quartiles
 from .tracking import fit_tracked, track_table
@@ -18,6 +19,8 @@ from .tracking import fit_tracked, track_table
 #: The training objective of E4–E6: the ELBO with its KL term in closed form, as seed 002's
 #: Listing 1 (App. C.3) computes the bound it trains (``kl_divergence(q_z, p_z)``).
 OBJECTIVE = "meanfield"
+#: How the results files of E4–E6 name it.
+TRAINED_BY = f"{OBJECTIVE} ({OBJECTIVES[OBJECTIVE]}), as in seed 002's Listing 1"
 
 
 def train_tracked(

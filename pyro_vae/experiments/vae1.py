@@ -2,8 +2,8 @@
 
 VAE-1 (eq. 1–7: one shared learned σ; decoder and encoder MLPs of two hidden layers of 50
 ReLU; H = 2) on images, trained by the ELBO with its KL term in closed form (Listing 1); the ELBO
-against the three entropies of eq. 25, median and inter-quartile range of their relative gap over runs (seeds differ in the
-initialisation and the mini-batches; the images are the same).
+against the three entropies of eq. 25, median and inter-quartile range of their relative gap over
+runs (seeds differ in the initialisation and the mini-batches; the images are the same).
 
 Images: ``--data PATH``, an MNIST-format IDX image file (``*-images-idx3-ubyte[.gz]``) or a
 folder holding ``train-images-idx3-ubyte[.gz]`` (e.g. ``/usr/share/datasets/fashion-mnist``
@@ -25,7 +25,7 @@ from pyro_vae import guides, models
 from pyro_vae.data import blob_images
 from pyro_vae.results import Claim, Results
 
-from .entropy_runs import entropy_figure, gap_summary, relative_gaps, track_rows, train_tracked
+from .entropy_runs import TRAINED_BY, entropy_figure, gap_summary, relative_gaps, track_rows, train_tracked
 from .image_data import first_images, image_file
 from .multirun import run_config_seeds
 from .tracking import CHECKPOINTS, checkpoint_file
@@ -122,7 +122,7 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
     return Results(
         experiment=NAME, profile=config.profile, seed=config.seed,
         settings={**dataclasses.asdict(config), "images": source, "seeds": seeds,
-                  "objective": "TraceMeanField_ELBO (KL in closed form, seed 002 Listing 1)", "optimizer": "Adam", "device": device,
+                  "objective": TRAINED_BY, "optimizer": "Adam", "device": device,
                   "model": f"VAE1: x ~ N(MLP{config.hidden}(z), σ² I), σ learned",
                   "guide": f"DiagonalGaussian: ν(x) and log τ²(x) MLPs {config.hidden} ReLU"},
         metrics=metrics, claims=claims, figures=["fig1b_vae1.png"],

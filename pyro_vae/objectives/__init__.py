@@ -82,19 +82,21 @@ class _Adapted(ELBO):
         return self.inner.loss(*self._adapt(model, guide), *args, **kwargs)
 
     def loss_and_grads(self, model, guide, *args, **kwargs):
-        self._restart_baselines_on_new_size(args[0].shape[0])
+        self._restart_baselines_on_new_size(args)
         return self.inner.loss_and_grads(*self._adapt(model, guide), *args, **kwargs)
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
         return self.inner.differentiable_loss(*self._adapt(model, guide), *args, **kwargs)
 
-    def _restart_baselines_on_new_size(self, size: int) -> None:
+    def _restart_baselines_on_new_size(self, args) -> None:
         """Drop Pyro's decaying-average baselines when the mini-batch size changes (a shorter
         last mini-batch): Pyro would fail on the shape mismatch; the averages restart instead.
         On the first call (e.g. a run resumed from a checkpoint) the size is read off the
-        stored averages, whose last dimension is the data plate's."""
-        if self.name != "tracegraph":
+        stored averages, whose last dimension is the data plate's. The size is that of the first
+        argument, the data; without one there is nothing to restart."""
+        if self.name != "tracegraph" or not args or not torch.is_tensor(args[0]) or args[0].dim() == 0:
             return
+        size = args[0].shape[0]
         store = pyro.get_param_store()
         previous = self.__dict__.get("_batch_size")
         for name in [n for n in store.keys() if n.startswith(BASELINE_PREFIX)]:
@@ -198,7 +200,7 @@ class _Compiled(_Adapted):
     def loss_and_grads(self, model, guide, *args, **kwargs):
         objective = self._objective_for(model, guide, args, kwargs)
         if objective is self.inner:
-            self._restart_baselines_on_new_size(args[0].shape[0])
+            self._restart_baselines_on_new_size(args)
         try:
             return objective.loss_and_grads(*self._adapt(model, guide), *args, **kwargs)
         except RuntimeError as e:  # a trace that passed its check and then failed (TorchScript)
@@ -239,9 +241,13 @@ def score_function_sites(guide, *args, **kwargs) -> list[str]:
     (one run of the guide on the given arguments, with the random state restored after it)."""
     with torch.random.fork_rng(devices=_cuda_devices(args)), torch.no_grad(), poutine.block():
         trace = poutine.trace(guide).get_trace(*args, **kwargs)
-    return [name for name, site in trace.nodes.items()
-            if site["type"] == "sample" and not site["is_observed"] and not site_is_subsample(site)
-            and not site["fn"].has_rsample]
+    return [name for name, site in trace.nodes.items() if _is_score_function(site)]
+
+
+def _is_score_function(site) -> bool:
+    """Whether a trace site is a latent sample site without a reparameterised sampler."""
+    return (site["type"] == "sample" and not site["is_observed"] and not site_is_subsample(site)
+            and not site["fn"].has_rsample)
 
 
 #: The objectives with a compiled form (``jit=True``), as (compiled, uncompiled) classes.
@@ -313,7 +319,7 @@ def _baseline(site) -> dict:
     Pyro keeps one running average per position in the batch: per data point when training
     full-batch, an average over data points with shuffled mini-batches.
     """
-    if site["type"] == "sample" and not site["fn"].has_rsample and "baseline" not in site["infer"]:
+    if _is_score_function(site) and "baseline" not in site["infer"]:
         return {"baseline": {"use_decaying_avg_baseline": True}}
     return {}
 
