@@ -179,8 +179,8 @@ def fit(
     :param num_particles: Monte-Carlo particles per step (K for ``iwae``).
     :param beta: weight of the latent terms (β-VAE); only with a named objective.
     :param estimator: the gradient estimator of ``iwae``: ``standard``, ``stl`` or ``dreg``.
-    :param jit: compile the objective once per mini-batch shape (every objective but ``disarm``;
-        ``iwae`` but with ``dreg``; see :func:`~pyro_vae.objectives.make_objective`). By default
+    :param jit: compile the objective once per mini-batch shape (every objective but ``disarm``,
+        and ``iwae`` not with ``dreg``; see :func:`~pyro_vae.objectives.make_objective`). By default
         (``None``) only where it is known to be correct and to pay: models and guides built only
         of the library's own code, whose structure is static, without ``freeze``, for runs of at
         least :data:`JIT_MIN_STEPS` steps, and ``tracegraph`` only for guides without
