@@ -13,17 +13,23 @@ from pyro_vae.experiments import glm_runs, latent_activity, mle_init
 
 def test_mle_b_starts_inside_corollary_1_band(tmp_path):
     """At step 0 MLE-B's pair computes the MLE and its encoder, so its sampled ELBO lies in
-    [L̂, L̂ + Cor. 1's bound] (eq. 13); Bench starts far below L̂."""
+    [L̂, L̂ + Cor. 1's bound] (eq. 13); Bench starts far below L̂, and App. B.3's MLE-B, whose
+    decoder holds the MLE behind He-initialised layers, far above Bench."""
     results, _ = experiments.run_experiment("mle-init", "smoke", out=tmp_path / "o", progress=False)
-    for row in results.tables["runs"]:
-        if row["initialisation"] == "MLE-B":
+    rows = {(r["architecture"], r["initialisation"]): r for r in results.tables["runs"]}
+    assert {i for _, i in rows} == set(mle_init.INITIALISATIONS)
+    for (architecture, init), row in rows.items():
+        if init == "MLE-B":
             assert row["l_hat_train"] - 0.01 <= row["train_elbo_step0"] <= row["cor1_band_upper_train"] + 0.01
-        else:
+        elif init == "Bench":
             assert row["train_elbo_step0"] < row["l_hat_train"] - 10
+        else:
+            assert row["train_elbo_step0"] > rows[architecture, "Bench"]["train_elbo_step0"] + 10
 
 
 def test_latent_activity_reports_eq_21_counts(tmp_path):
     from pyro_vae.activity import active_units, analytic_activity
+    from pyro_vae.glm import glm_mle
 
     results, _ = experiments.run_experiment("latent-activity", "smoke", out=tmp_path / "o", progress=False)
     config = latent_activity.PROFILES["smoke"]
@@ -33,6 +39,12 @@ def test_latent_activity_reports_eq_21_counts(tmp_path):
         gaussian = row["family"] == "gaussian"  # its σ is learned: σ̂² from eq. 18
         predicted = analytic_activity(x.double(), edf, config.latent_dim, row["beta"], estimate_dispersion=gaussian)
         assert row["analytic"] == active_units(predicted)
+        if gaussian:  # σ̂² of eq. 18 beside the learned σ²
+            solution = glm_mle(x.double(), edf, config.latent_dim, row["beta"], estimate_dispersion=True)
+            assert row["dispersion_at_mle"] == pytest.approx(float(solution.edf.dispersion))
+            assert all(0 < row[f"dispersion_{a}"] != 1 for a in config.architectures)  # learned, not σ's start
+        else:
+            assert row["dispersion_at_mle"] == row["dispersion_affine"] == row["dispersion_relu-net"] == 1
 
 
 def test_frey_data_for_mle_init(tmp_path):

@@ -5,7 +5,9 @@ the MLE of L̂ on the training data, no training), and the empirical activities
 ``Cov_x(E_q[z_j])`` of the "affine" and the "relu-net" pairs of App. B.1 after training the
 β-VAE objective from He initialisation; a unit is active when A > 0.01. κ = 40. Beside the
 counts, the trained β-objective and L̂ at the MLE: for the affine Gaussian decoder L̂ is the
-objective's maximum (Cor. 1), so a trained value below it says training has not converged.
+objective's maximum (Cor. 1), so a trained value below it says training has not converged;
+and the dispersion φ (1 for Bernoulli, σ² for Gaussian) that eq. 21 uses beside the trained one:
+eq. 21 prunes eigenvalues below βφ, so a trained σ² far above σ̂² prunes more.
 
 Images: ``--data`` MNIST-format IDX images (the paper uses MNIST), or the built-in
 :func:`~pyro_vae.data.blob_images` (``image_size`` × ``image_size``). The Gaussian decoder
@@ -101,13 +103,15 @@ def prediction(config: Config, images: torch.Tensor, family: str, beta: float) -
     x = images.double()
     solution = glm_mle(x, observation_family(family).edf(), config.latent_dim, beta,
                        estimate_dispersion=family == "gaussian")
-    return {"activity": solution.activity.tolist(), "l_hat": float(solution.objective(x))}
+    return {"activity": solution.activity.tolist(), "l_hat": float(solution.objective(x)),
+            "dispersion": float(solution.edf.dispersion)}
 
 
 def train_one(config: Config, setup: tuple[str, float, str], checkpoints: pathlib.Path | None = None) -> dict:
     """Train one (family, β, architecture) pair from He initialisation: its activities and its
-    β-objective (nats per data point, the mean over the last tenth of the steps). The fit keeps
-    its checkpoint in the folder ``checkpoints`` if given."""
+    β-objective (nats per data point, the mean over the last tenth of the steps) and its
+    dispersion φ (σ² for a Gaussian). The fit keeps its checkpoint in the folder ``checkpoints``
+    if given."""
     family, beta, architecture = setup
     _, x = load_images(config, family)
     x = x.to(torch.get_default_device())
@@ -117,7 +121,8 @@ def train_one(config: Config, setup: tuple[str, float, str], checkpoints: pathli
                   beta=beta, progress=False,
                   checkpoint=checkpoint_file(checkpoints, family, f"beta{beta:g}", architecture))
     tail = history.elbo[-max(1, config.steps // 10):]
-    return {"activity": latent_activity(guide, x).tolist(), "objective": sum(tail) / len(tail)}
+    return {"activity": latent_activity(guide, x).tolist(), "objective": sum(tail) / len(tail),
+            "dispersion": float(model.observation.edf().dispersion)}
 
 
 def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: str = "cpu") -> Results:
@@ -132,6 +137,7 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
     workers, found = run_on_device(task, setups, seeds, config.workers, device, progress, desc=NAME)
     trained = {setup: r["activity"] for setup, r in zip(setups, found)}
     objectives = {setup: r["objective"] for setup, r in zip(setups, found)}
+    dispersions = {setup: r["dispersion"] for setup, r in zip(setups, found)}
 
     rows = []
     for family, beta in itertools.product(config.families, config.betas):
@@ -141,6 +147,9 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
         row["l_hat_at_mle"] = predicted[family, beta]["l_hat"]
         for architecture in config.architectures:
             row[f"objective_{architecture}"] = objectives[family, beta, architecture]
+        row["dispersion_at_mle"] = predicted[family, beta]["dispersion"]  # eq. 21 uses it: σ̂² of eq. 18
+        for architecture in config.architectures:
+            row[f"dispersion_{architecture}"] = dispersions[family, beta, architecture]
         rows.append(row)
     claims = []
     if "affine" in config.architectures:

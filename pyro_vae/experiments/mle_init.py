@@ -1,12 +1,13 @@
 """E7 ``mle-init``: seed 003 §4.1, Fig. 1 and App. B.5.
 
 A Bernoulli β-VAE (β = 1) with the "affine" and the "relu-net" architectures of App. B.1 and
-latent dimensions κ, trained by the sampled ELBO from "Bench" (He et al. 2015) and "MLE-B"
-(the MLE of eq. 15–20 written into the pair so that it computes the MLE at step 0, see
-:mod:`pyro_vae.initialisation`); the ``paper`` profile adds "MLE-B (App. B.3)", the paper's own
-placement of the MLE into He-initialised networks. Tracked: train and test ELBO; drawn beside them the bound
-L̂ of the MLE (eq. 14, from the training data) and Cor. 1's band ``[L̂, L̂ + n/192 E Σ ϑ⁴]``
-at the MLE encoder. Adam 1e-4, batch 100, as the paper; the paper trains 25 000 steps.
+latent dimensions κ, trained by the sampled ELBO from three initialisations: "Bench" (He et
+al. 2015), "MLE-B (App. B.3)" (the paper's own placement of the MLE of eq. 15–20 into
+He-initialised networks) and "MLE-B" (ours: the MLE written into the pair so that it computes
+the MLE at step 0, see :mod:`pyro_vae.initialisation`). The claims about MLE-B are checked for
+both variants. Tracked: train and test ELBO; drawn beside them the bound L̂ of the MLE (eq. 14,
+from the training data) and Cor. 1's band ``[L̂, L̂ + n/192 E Σ ϑ⁴]`` at the MLE encoder.
+Adam 1e-4, batch 100, as the paper; the paper trains 25 000 steps.
 Data: see :mod:`pyro_vae.experiments.glm_runs`. One ``--data`` set per run; the paper's
 18 setups are the ``paper`` profile on the synthetic set, ``--data`` Frey and ``--data`` MNIST.
 """
@@ -52,7 +53,7 @@ class Config:
     data: str = ""  # a Frey .mat file or folder, IDX images, or "" for the synthetic set
     architectures: tuple[str, ...] = ("affine", "relu-net")
     latent_dims: tuple[int, ...] = (2,)
-    initialisations: tuple[str, ...] = ("MLE-B", "Bench")
+    initialisations: tuple[str, ...] = tuple(INITIALISATIONS)
     n_synthetic: int = 10_000
     data_dim: int = 200
     n_train: int = 6700  # the synthetic set or one IDX file: rows for training, the rest for testing
@@ -68,8 +69,8 @@ class Config:
 PROFILES = {
     "smoke": Config(profile="smoke", workers=1, n_synthetic=300, n_train=200, steps=10, evaluate_every=5),
     "default": Config(),
-    "paper": Config(profile="paper", latent_dims=(2, 5, 20), initialisations=tuple(INITIALISATIONS), steps=25_000,
-                    evaluate_every=500, eval_samples=10, n_images=60_000),
+    "paper": Config(profile="paper", latent_dims=(2, 5, 20), steps=25_000, evaluate_every=500, eval_samples=10,
+                    n_images=60_000),
 }
 
 
@@ -156,27 +157,31 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
             "min_margin_above_l_hat_after_burn_in": margin,
         })
     by = {(r["architecture"], r["latent_dim"], r["initialisation"]): r for r in rows}
+    mle_variants = [i for i in config.initialisations if INITIALISATIONS[i] is not None]
     for k in config.latent_dims if "affine" in config.architectures else ():
-        mle, bench = by["affine", k, "MLE-B"], by["affine", k, "Bench"]
-        claims.append(Claim(
-            f"affine, κ={k}: MLE-B's train ELBO at step 0 is within {TOLERANCE:.0%} of its final value",
-            "MLE-B converges directly (§4.1, Fig. 1, App. B.5)",
-            f"{mle['train_elbo_step0']:.2f} → {mle['train_elbo_final']:.2f} ({mle['relative_change']:.3%})",
-            mle["relative_change"] < TOLERANCE))
+        for init in mle_variants:
+            mle = by["affine", k, init]
+            claims.append(Claim(
+                f"affine, κ={k}: {init}'s train ELBO at step 0 is within {TOLERANCE:.0%} of its final value",
+                "MLE-B converges directly (§4.1, Fig. 1, App. B.5)",
+                f"{mle['train_elbo_step0']:.2f} → {mle['train_elbo_final']:.2f} ({mle['relative_change']:.3%})",
+                mle["relative_change"] < TOLERANCE))
+        bench = by["affine", k, "Bench"]
         claims.append(Claim(
             f"affine, κ={k}: Bench's train ELBO at step 0 is not within {TOLERANCE:.0%} of its final value",
             "the benchmark takes much more time (§4.1)",
             f"{bench['train_elbo_step0']:.2f} → {bench['train_elbo_final']:.2f} ({bench['relative_change']:.1%})",
             bench["relative_change"] >= TOLERANCE))
-    mle_rows = [r for r in rows if r["initialisation"] == "MLE-B"]
-    claims.append(Claim(
-        f"MLE-B: after a burn-in of {config.burn_in:.0%} of the steps the train ELBO stays above L̂ "
-        "(within 3 standard errors) in every setup",
-        "MLE-B needs a very short burn-in to perform according to Cor. 1, then lies above L̂ (§4.1)",
-        ", ".join(f"{r['architecture']} κ={r['latent_dim']}: smallest ELBO − L̂ "
-                  f"{r['min_elbo_minus_l_hat_after_burn_in']:+.4f} nats (SE {r['train_se_there']:.4f}), "
-                  f"margin with 3 SE {r['min_margin_above_l_hat_after_burn_in']:+.4f}" for r in mle_rows),
-        all(r["min_margin_above_l_hat_after_burn_in"] >= 0 for r in mle_rows)))
+    for init in mle_variants:
+        mle_rows = [r for r in rows if r["initialisation"] == init]
+        claims.append(Claim(
+            f"{init}: after a burn-in of {config.burn_in:.0%} of the steps the train ELBO stays above L̂ "
+            "(within 3 standard errors) in every setup",
+            "MLE-B needs a very short burn-in to perform according to Cor. 1, then lies above L̂ (§4.1)",
+            ", ".join(f"{r['architecture']} κ={r['latent_dim']}: smallest ELBO − L̂ "
+                      f"{r['min_elbo_minus_l_hat_after_burn_in']:+.4f} nats (SE {r['train_se_there']:.4f}), "
+                      f"margin with 3 SE {r['min_margin_above_l_hat_after_burn_in']:+.4f}" for r in mle_rows),
+            all(r["min_margin_above_l_hat_after_burn_in"] >= 0 for r in mle_rows)))
     bench_rows = [r for r in rows if r["initialisation"] == "Bench"]
     claims.append(Claim(
         "Bench: the final train ELBO is above L̂ in every setup",
