@@ -191,7 +191,7 @@ def test_resuming_with_another_model_is_refused(tmp_path):
             checkpoint=path, checkpoint_every=EVERY)
 
 
-@pytest.mark.parametrize("name, fits", [("linear-vae", 4), ("mle-init", 4), ("latent-activity", 8)])
+@pytest.mark.parametrize("name, fits", [("linear-vae", 4), ("mle-init", 6), ("latent-activity", 8)])
 def test_an_interrupted_experiment_resumes_to_the_results_of_an_uninterrupted_one(name, fits, tmp_path, monkeypatch):
     """``pyro-vae run --resume``: a smoke profile (its fits one after another here) interrupted
     after its third fit, then resumed in the same folder."""
