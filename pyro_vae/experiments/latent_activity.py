@@ -145,10 +145,9 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
         for architecture in config.architectures:
             row[architecture] = active_units(torch.tensor(trained[family, beta, architecture]))
         row["l_hat_at_mle"] = predicted[family, beta]["l_hat"]
-        for architecture in config.architectures:
-            row[f"objective_{architecture}"] = objectives[family, beta, architecture]
         row["dispersion_at_mle"] = predicted[family, beta]["dispersion"]  # eq. 21 uses it: σ̂² of eq. 18
         for architecture in config.architectures:
+            row[f"objective_{architecture}"] = objectives[family, beta, architecture]
             row[f"dispersion_{architecture}"] = dispersions[family, beta, architecture]
         rows.append(row)
     claims = []
