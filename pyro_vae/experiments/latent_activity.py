@@ -135,9 +135,8 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
     seeds = [config.seed + i for i in range(len(setups))]
     task = functools.partial(train_one, config, checkpoints=out_dir / CHECKPOINTS)
     workers, found = run_on_device(task, setups, seeds, config.workers, device, progress, desc=NAME)
-    trained = {setup: r["activity"] for setup, r in zip(setups, found)}
-    objectives = {setup: r["objective"] for setup, r in zip(setups, found)}
-    dispersions = {setup: r["dispersion"] for setup, r in zip(setups, found)}
+    fits = dict(zip(setups, found))
+    trained = {setup: r["activity"] for setup, r in fits.items()}
 
     rows = []
     for family, beta in itertools.product(config.families, config.betas):
@@ -145,10 +144,10 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
         for architecture in config.architectures:
             row[architecture] = active_units(torch.tensor(trained[family, beta, architecture]))
         row["l_hat_at_mle"] = predicted[family, beta]["l_hat"]
-        row["dispersion_at_mle"] = predicted[family, beta]["dispersion"]  # eq. 21 uses it: σ̂² of eq. 18
+        row["dispersion_at_mle"] = predicted[family, beta]["dispersion"]  # the σ̂² that eq. 21 uses
         for architecture in config.architectures:
-            row[f"objective_{architecture}"] = objectives[family, beta, architecture]
-            row[f"dispersion_{architecture}"] = dispersions[family, beta, architecture]
+            row[f"objective_{architecture}"] = fits[family, beta, architecture]["objective"]
+            row[f"dispersion_{architecture}"] = fits[family, beta, architecture]["dispersion"]
         rows.append(row)
     claims = []
     if "affine" in config.architectures:
