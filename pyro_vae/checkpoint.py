@@ -12,6 +12,7 @@ so an interrupted write leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -29,7 +30,9 @@ from torch import nn
 from .errors import ConfigError
 from .objectives import BASELINE_PREFIX
 
-FORMAT = "pyro_vae.fit checkpoint 1"
+#: Format 2: a run's evaluations no longer draw from its random number generators (format 1
+#: runs did, so the rest of such a run cannot be reproduced).
+FORMAT = "pyro_vae.fit checkpoint 2"
 
 
 def data_digest(x: torch.Tensor) -> str:
@@ -43,7 +46,7 @@ def data_digest(x: torch.Tensor) -> str:
 def parameters_of(model, guide, x: torch.Tensor) -> set[str]:
     """The param-store names that ``model`` and ``guide`` use on ``x`` (a few rows), found by
     running them once without touching the random number generators."""
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), torch.no_grad():
+    with rng_preserved(x.device), torch.no_grad():
         with poutine.trace(param_only=True) as used:
             poutine.replay(model, trace=poutine.trace(guide).get_trace(x))(x)
     return set(used.trace.nodes)
@@ -162,6 +165,17 @@ def _plain(value):
     except (TypeError, ValueError):
         raise ConfigError(f"checkpoint: evaluate() returned a {type(value).__name__}, which a checkpoint cannot "
                           "hold; return numbers, lists or arrays") from None
+
+
+@contextlib.contextmanager
+def rng_preserved(device: torch.device):
+    """Run a block and then put the random number generators of torch (and of ``device``, if it
+    is a GPU), Python and NumPy back as they were: what the block draws changes nothing after it."""
+    state = _rng_state(device)
+    try:
+        yield
+    finally:
+        _set_rng_state(state, device)
 
 
 def _rng_state(device: torch.device) -> dict:

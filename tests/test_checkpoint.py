@@ -176,7 +176,7 @@ def test_bad_checkpoint_paths_and_files_get_clear_errors(tmp_path):
         fit(model, guide, x, steps=2, checkpoint=junk)
     other = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(2)}, other)
-    with pytest.raises(ConfigError, match="is not a 'pyro_vae.fit checkpoint 1' file"):
+    with pytest.raises(ConfigError, match="is not a 'pyro_vae.fit checkpoint 2' file"):
         fit(model, guide, x, steps=2, checkpoint=other)
 
 

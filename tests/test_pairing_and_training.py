@@ -9,9 +9,11 @@ run stops with a message and keeps the last good parameters; a seed makes a run 
 from __future__ import annotations
 
 import math
+import random
 import re
 import warnings
 
+import numpy as np
 import pyro
 import pyro.distributions as dist
 import pyro.optim
@@ -30,6 +32,7 @@ from torch import nn
 from pyro_vae.data import gmm_toy
 from pyro_vae.enumeration import log_marginal
 from pyro_vae.errors import ConfigError, DataError, DivergenceError, PairingError
+from pyro_vae.experiments.tracking import fit_tracked
 from pyro_vae.families import Bernoulli, Family, Gaussian, Poisson
 from pyro_vae.objectives import score_function_sites
 from pyro_vae.training import (
@@ -358,6 +361,31 @@ def test_evaluations_are_stored_at_the_right_steps(data):
     assert [e["calls"] for e in history.evaluations] == [1, 2, 3, 4]
     with pytest.raises(ConfigError, match=r"evaluate_every= needs an evaluate= callback"):
         fit(model, guide, data.x, "enum", steps=2, evaluate_every=1)
+
+
+@pytest.mark.parametrize("seed", [3, None])
+def test_evaluations_do_not_change_the_training(data, seed):
+    """What ``evaluate`` draws from torch, NumPy and Python's generators leaves the training as
+    it is without evaluations, step for step (and so with any ``evaluate_every``); with
+    ``fit_tracked``'s evaluation at step 0 too, and for an unseeded run."""
+    def train(track: bool):
+        pyro.clear_param_store()
+        model, guide = make_pair(data)
+        torch.manual_seed(11)
+
+        def evaluate():
+            draws = torch.rand(5).sum().item() + np.random.rand() + random.random()
+            return {"draws": draws, "elbo": -pyro.infer.Trace_ELBO().loss(model, guide, data.x)}
+
+        options = dict(steps=12, batch_size=8, lr=0.05, seed=seed)
+        if track:
+            elbo = fit_tracked(model, guide, data.x, evaluate, evaluate_every=2, **options)["elbo"]
+            assert len(elbo) == 7 and len(set(elbo)) > 1
+        else:
+            fit(model, guide, data.x, **options)
+        return snapshot(model, guide)
+
+    assert_same(train(track=True), train(track=False))
 
 
 def test_seeded_fits_are_reproducible(data):
