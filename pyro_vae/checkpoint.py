@@ -12,26 +12,25 @@ so an interrupted write leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import pathlib
-import random
 import tempfile
 
-import numpy as np
 import pyro
 import torch
 from pyro import poutine
 from torch import nn
 
+from . import rng
 from .errors import ConfigError
 from .objectives import BASELINE_PREFIX
 
-#: Format 2: a run's evaluations no longer draw from its random number generators (format 1
-#: runs did, so the rest of such a run cannot be reproduced).
+#: Format 2: evaluations draw from a stream of their own (:func:`pyro_vae.rng.evaluation_stream`).
+#: A format-1 checkpoint's generators include its evaluations' draws, so resuming one would
+#: continue neither the old run nor a new one.
 FORMAT = "pyro_vae.fit checkpoint 2"
 
 
@@ -46,7 +45,7 @@ def data_digest(x: torch.Tensor) -> str:
 def parameters_of(model, guide, x: torch.Tensor) -> set[str]:
     """The param-store names that ``model`` and ``guide`` use on ``x`` (a few rows), found by
     running them once without touching the random number generators."""
-    with rng_preserved(x.device), torch.no_grad():
+    with rng.preserved(x.device), torch.no_grad():
         with poutine.trace(param_only=True) as used:
             poutine.replay(model, trace=poutine.trace(guide).get_trace(x))(x)
     return set(used.trace.nodes)
@@ -68,7 +67,7 @@ def save(path: pathlib.Path, *, settings: dict, step: int, order: torch.Tensor, 
         "modules": [m.state_dict() if isinstance(m, nn.Module) else {} for m in modules],
         "params": {name: p.detach().clone() for name, p in own.items() if id(p) not in module_params},
         "optimiser": _renamed(optim.get_state(), names, only_known=True),
-        "rng": _rng_state(order.device),
+        "rng": rng.state(order.device),
         "order": order.detach().cpu(),
         "history": json.dumps(dataclasses.asdict(history), default=_plain),
     }
@@ -134,7 +133,7 @@ def restore(state: dict, modules, optim, device: torch.device) -> torch.Tensor:
     except KeyError as e:
         raise ConfigError(f"checkpoint: the optimiser state names parameter {e} that this model and guide "
                           "do not create; resume with the same model and guide") from e
-    _set_rng_state(state["rng"], device)
+    rng.set_state(state["rng"], device)
     return state["order"].to(device)
 
 
@@ -165,32 +164,3 @@ def _plain(value):
     except (TypeError, ValueError):
         raise ConfigError(f"checkpoint: evaluate() returned a {type(value).__name__}, which a checkpoint cannot "
                           "hold; return numbers, lists or arrays") from None
-
-
-@contextlib.contextmanager
-def rng_preserved(device: torch.device):
-    """Run a block and then put the random number generators of torch (and of ``device``, if it
-    is a GPU), Python and NumPy back as they were: what the block draws changes nothing after it."""
-    state = _rng_state(device)
-    try:
-        yield
-    finally:
-        _set_rng_state(state, device)
-
-
-def _rng_state(device: torch.device) -> dict:
-    name, keys, position, has_gauss, gauss = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": (name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss)}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(state: dict, device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    name, keys, position, has_gauss, gauss = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
-    if "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)

@@ -28,6 +28,7 @@ from torch.nn.utils import get_total_norm
 from tqdm import tqdm
 
 from . import checkpoint as checkpoints
+from . import rng
 from .errors import ConfigError, DataError, DivergenceError
 from .families import Family, check_finite
 from .objectives import COMPILED, make_objective, score_function_sites
@@ -190,9 +191,9 @@ def fit(
     :param freeze: modules whose parameters stay fixed (seed 000 §4.1 pre-trains the encoder
         with ``freeze=[model]``).
     :param evaluate_every: call ``evaluate()`` every this many steps (and at the end);
-        its dict is stored in ``History.evaluations`` with the step. The random number
-        generators are put back after each call, so what ``evaluate`` draws does not change the
-        training: a run takes the same steps with any ``evaluate_every`` or none.
+        its dict is stored in ``History.evaluations`` with the step. Each call draws from a
+        stream of its own (:func:`pyro_vae.rng.evaluation_stream`), so as long as ``evaluate``
+        changes no parameter, a run takes the same steps with any ``evaluate_every`` or none.
     :param progress: a tqdm bar; by default only when stderr is a terminal.
     :param checkpoint: a file to write the run's state to every ``checkpoint_every`` steps and
         at the end (:mod:`pyro_vae.checkpoint`). If it exists, the run resumes from it and
@@ -306,7 +307,7 @@ def fit(
             if progress and step % 50 == 0:
                 bar.set_postfix(elbo=f"{history.elbo[-1]:.4f}")
             if evaluate_every and (step % evaluate_every == 0 or step == total):
-                with checkpoints.rng_preserved(x.device):
+                with rng.evaluation_stream(x.device):
                     history.evaluations.append({"step": step, **evaluate()})
             if checkpoint is not None and (step % checkpoint_every == 0 or step == total):
                 history.runtime_s = runtime_before + time.perf_counter() - start

@@ -33,6 +33,7 @@ from pyro_vae.data import gmm_centres, gmm_toy
 from pyro_vae.evaluation import approximation_error, elbo, log_likelihood, tightness_gap
 from pyro_vae.families import code_bits
 from pyro_vae.results import Claim, Results
+from pyro_vae.rng import evaluation_stream
 from pyro_vae.training import fit, fit_max_likelihood
 
 NAME = "gmm"
@@ -131,7 +132,10 @@ def _train_pair(guide, truth, x, config, progress, evaluate=None):
     tracking = {}
     if evaluate is not None:
         tracking = dict(evaluate_every=config.evaluate_every, evaluate=lambda: evaluate(model, guide))
-    start = [{"step": 0, **evaluate(model, guide)}] if evaluate is not None else []
+    start = []
+    if evaluate is not None:
+        with evaluation_stream(x.device):
+            start = [{"step": 0, **evaluate(model, guide)}]
     joint = fit(model, guide, x, steps=config.joint_steps, lr=config.lr, **tracking, **common)
     joint.evaluations[:0] = start
     return model, before, pre, joint

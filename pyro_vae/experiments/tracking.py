@@ -6,7 +6,7 @@ import pathlib
 import re
 from collections.abc import Callable
 
-from pyro_vae.checkpoint import rng_preserved
+from pyro_vae.rng import evaluation_stream
 from pyro_vae.training import fit
 
 #: The folder in an experiment's output where its fits keep their checkpoints while it runs
@@ -25,9 +25,9 @@ def checkpoint_file(checkpoints: pathlib.Path | None, *parts) -> pathlib.Path | 
 
 def fit_tracked(model, guide, x, evaluate: Callable[[], dict], **fit_options) -> dict[str, list]:
     """:func:`~pyro_vae.training.fit` with ``evaluate()`` at step 0 and every ``evaluate_every``
-    steps; returns columns ``{"step": [...], key: [...]}`` of the evaluations. No evaluation
-    changes the training (see ``fit``'s ``evaluate_every``)."""
-    with rng_preserved(x.device):
+    steps; returns columns ``{"step": [...], key: [...]}`` of the evaluations. Every evaluation,
+    the one at step 0 too, draws from its own stream (:func:`pyro_vae.rng.evaluation_stream`)."""
+    with evaluation_stream(x.device):
         rows = [{"step": 0, **evaluate()}]
     rows += fit(model, guide, x, evaluate=evaluate, progress=False, **fit_options).evaluations
     return {key: [row[key] for row in rows] for key in rows[0]}
