@@ -23,7 +23,7 @@ from pyro_vae import checkpoint
 from pyro_vae.data import ppca_data
 from pyro_vae.errors import ConfigError
 from pyro_vae.experiments import run_experiment
-from pyro_vae.experiments.tracking import checkpoint_file
+from pyro_vae.experiments.tracking import checkpoint_file, fit_tracked
 from pyro_vae.training import fit
 
 STEPS, EVERY, STOP = 14, 4, 10  # checkpoints at 4 and 8; interrupted during step 10's evaluation
@@ -135,6 +135,21 @@ def test_a_finished_run_is_not_trained_again(tmp_path):
     assert all(torch.equal(again_params[name], value) for name, value in params.items())
     assert dataclasses.asdict(again) == {**dataclasses.asdict(history), "runtime_s": again.runtime_s}
 
+
+def test_resumed_evaluations_with_other_columns_are_refused(tmp_path):
+    """An experiment resumed from a checkpoint whose evaluations track other columns (written by
+    another version) gets a clear error instead of a table with missing values."""
+    x, path = ppca_x(), tmp_path / "run.pt"
+
+    def tracked(columns):
+        pyro.clear_param_store()
+        model, guide = linear_pair(0)
+        return fit_tracked(model, guide, x, lambda: dict.fromkeys(columns, 0.0), steps=4, batch_size=16,
+                           seed=7, evaluate_every=2, checkpoint=path)
+
+    assert tracked(["a"]) == {"step": [0, 2, 4], "a": [0.0] * 3}
+    with pytest.raises(ConfigError, match=r"columns \['a', 'step'\], this run tracks \['a', 'b', 'step'\]"):
+        tracked(["a", "b"])
 
 @pytest.mark.parametrize(
     "change, message",

@@ -27,6 +27,30 @@ def test_mle_b_starts_inside_corollary_1_band(tmp_path):
             assert rows[architecture, "Bench"]["train_elbo_step0"] + 10 < row["train_elbo_step0"] < row["l_hat_train"] - 1
 
 
+def test_affine_pairs_split_the_dip_below_l_hat(tmp_path):
+    """An affine pair's own L̂ (eq. 14 for its decoder, eq. 4 with its encoder) never exceeds the
+    MLE's L̂ and lies below its ELBO at every evaluation (Cor. 1); at step 0 MLE-B's pair holds
+    the MLE, so both equal L̂(θ̂); the three parts of the split add up to the deepest dip."""
+    results, _ = experiments.run_experiment("mle-init", "smoke", out=tmp_path / "o", progress=False,
+                                            initialisations=("MLE-B", "Bench"))
+    for row in results.tables["runs"]:
+        split = [row[k] for k in ("l_hat_of_decoder_minus_l_hat_at_dip",
+                                  "l_hat_of_pair_minus_l_hat_of_decoder_at_dip", "elbo_minus_l_hat_of_pair_at_dip")]
+        if row["architecture"] != "affine":
+            assert split == [None] * 3 and row["min_margin_above_l_hat_of_pair"] is None
+            continue
+        assert sum(split) == pytest.approx(row["min_elbo_minus_l_hat_after_burn_in"], abs=1e-9)
+        assert row["min_margin_above_l_hat_of_pair"] >= 0
+        track = results.tables[f"track affine κ=2 {row['initialisation']}"]
+        for t in track:
+            assert t["train_l_hat_of_pair"] <= t["train_l_hat_of_decoder"] + 1e-9 <= row["l_hat_train"] + 2e-9
+        if row["initialisation"] == "MLE-B":
+            assert track[0]["train_l_hat_of_decoder"] == pytest.approx(row["l_hat_train"], abs=1e-4)
+            assert track[0]["train_l_hat_of_pair"] == pytest.approx(row["l_hat_train"], abs=1e-4)
+        else:
+            assert track[0]["train_l_hat_of_pair"] < row["l_hat_train"] - 10
+
+
 def test_latent_activity_reports_eq_21_counts(tmp_path):
     from pyro_vae.activity import active_units, analytic_activity
 

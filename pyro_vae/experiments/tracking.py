@@ -6,6 +6,7 @@ import pathlib
 import re
 from collections.abc import Callable
 
+from pyro_vae.errors import ConfigError
 from pyro_vae.rng import evaluation_stream
 from pyro_vae.training import fit
 
@@ -30,6 +31,10 @@ def fit_tracked(model, guide, x, evaluate: Callable[[], dict], **fit_options) ->
     with evaluation_stream(x.device):
         rows = [{"step": 0, **evaluate()}]
     rows += fit(model, guide, x, evaluate=evaluate, progress=False, **fit_options).evaluations
+    stale = [row for row in rows if row.keys() != rows[0].keys()]
+    if stale:  # a resumed checkpoint written by a version that tracked other columns
+        raise ConfigError(f"checkpoint {str(fit_options.get('checkpoint'))!r} holds evaluations with columns "
+                          f"{sorted(stale[0])}, this run tracks {sorted(rows[0])}; delete it to start afresh")
     return {key: [row[key] for row in rows] for key in rows[0]}
 
 
