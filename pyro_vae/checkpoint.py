@@ -100,6 +100,16 @@ def load(path: pathlib.Path, settings: dict) -> dict:
     return state
 
 
+def evaluation_columns(path: str | os.PathLike) -> list[str] | None:
+    """The sorted keys of the first evaluation saved in the checkpoint at ``path``; None where
+    there is no readable checkpoint (:func:`load` then says why) or it holds no evaluation yet."""
+    try:
+        evaluations = json.loads(torch.load(path, map_location="cpu", weights_only=True)["history"])["evaluations"]
+    except Exception:  # noqa: BLE001 -- fit's load() reports any unreadable file
+        return None
+    return sorted(evaluations[0]) if evaluations else None
+
+
 def setting_differences(saved: dict, current: dict) -> str:
     """``"key=a there, b here; ..."`` for every setting that differs ("" when none does)."""
     return "; ".join(f"{key}={saved.get(key)!r} there, {current.get(key)!r} here"

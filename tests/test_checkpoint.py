@@ -136,20 +136,43 @@ def test_a_finished_run_is_not_trained_again(tmp_path):
     assert dataclasses.asdict(again) == {**dataclasses.asdict(history), "runtime_s": again.runtime_s}
 
 
-def test_resumed_evaluations_with_other_columns_are_refused(tmp_path):
+def test_resumed_evaluations_with_other_columns_are_refused_before_training(tmp_path):
     """An experiment resumed from a checkpoint whose evaluations track other columns (written by
-    another version) gets a clear error instead of a table with missing values."""
+    another version) gets a clear error before any step, also where the run was unfinished."""
     x, path = ppca_x(), tmp_path / "run.pt"
+    calls = []
 
-    def tracked(columns):
+    def tracked(columns, stop_at=None):
         pyro.clear_param_store()
         model, guide = linear_pair(0)
-        return fit_tracked(model, guide, x, lambda: dict.fromkeys(columns, 0.0), steps=4, batch_size=16,
-                           seed=7, evaluate_every=2, checkpoint=path)
 
-    assert tracked(["a"]) == {"step": [0, 2, 4], "a": [0.0] * 3}
+        def evaluate():
+            calls.append(len(calls))
+            if len(calls) == stop_at:
+                raise Interrupted
+            return dict.fromkeys(columns, 0.0)
+
+        return fit_tracked(model, guide, x, evaluate, steps=4, batch_size=16, seed=7, evaluate_every=2,
+                           checkpoint_every=2, checkpoint=path)
+
+    with pytest.raises(Interrupted):
+        tracked(["a"], stop_at=3)  # step 0, step 2 (then its checkpoint), interrupted at step 4
+    calls.clear()
     with pytest.raises(ConfigError, match=r"columns \['a', 'step'\], this run tracks \['a', 'b', 'step'\]"):
         tracked(["a", "b"])
+    assert len(calls) == 1  # the step-0 evaluation only: no training step ran
+    calls.clear()
+    assert tracked(["a"]) == {"step": [0, 2, 4], "a": [0.0] * 3}
+
+
+def test_evaluations_with_changing_keys_are_refused():
+    pyro.clear_param_store()
+    model, guide = linear_pair(0)
+    keys = iter([["a"], ["a"], ["a", "b"]])
+    with pytest.raises(ValueError, match=r"\['a', 'step'\] at step 0 but \['a', 'b', 'step'\] at step 4"):
+        fit_tracked(model, guide, ppca_x(), lambda: dict.fromkeys(next(keys), 0.0), steps=4, batch_size=16,
+                    evaluate_every=2)
+
 
 @pytest.mark.parametrize(
     "change, message",

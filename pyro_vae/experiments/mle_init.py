@@ -125,15 +125,15 @@ def train_one(config: Config, setup: tuple[str, int, str], checkpoints: pathlib.
 @torch.no_grad()
 def own_bounds(model, guide, x: torch.Tensor) -> dict:
     """An affine pair's L̂ at its current parameters (nats per data point): ``L̂(θ)`` of its
-    decoder with the best encoder (eq. 14) and ``L̂(θ, φ)`` with its own encoder (eq. 4), which
+    decoder with the best encoder (eq. 14) and ``L̂(θ, φ)`` with its own encoder (eq. 11), which
     Cor. 1 puts below the pair's ELBO. As ``L̂(θ̂) ≥ L̂(θ) ≥ L̂(θ, φ)``, they split a dip of the
     ELBO below the MLE's L̂(θ̂) into the decoder's and the encoder's distance from the MLE."""
     edf = model.observation.edf()
     weight, bias = model.output_layer.weight.double(), model.output_layer.bias.double()
-    q = guide.posterior(x).base_dist
-    x64, cov = x.double(), torch.diag_embed(q.scale.double() ** 2)
+    q = guide.posterior(x)
+    x64, cov = x.double(), torch.diag_embed(q.variance.double())
     return {"train_l_hat_of_decoder": float(glm_objective(x64, edf, weight, bias)),
-            "train_l_hat_of_pair": float(taylor_objective(x64, edf, weight, bias, q.loc.double(), cov))}
+            "train_l_hat_of_pair": float(taylor_objective(x64, edf, weight, bias, q.mean.double(), cov))}
 
 
 def dip_split(track: dict, at: int, l_hat: float) -> dict:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import re
 from collections.abc import Callable
 
+from pyro_vae.checkpoint import evaluation_columns
 from pyro_vae.errors import ConfigError
 from pyro_vae.rng import evaluation_stream
 from pyro_vae.training import fit
@@ -30,11 +32,16 @@ def fit_tracked(model, guide, x, evaluate: Callable[[], dict], **fit_options) ->
     the one at step 0 too, draws from its own stream (:func:`pyro_vae.rng.evaluation_stream`)."""
     with evaluation_stream(x.device):
         rows = [{"step": 0, **evaluate()}]
+    path = fit_options.get("checkpoint")
+    saved = None if path is None or not os.path.isfile(path) else evaluation_columns(path)
+    if saved is not None and saved != sorted(rows[0]):  # written by a version that tracked other columns
+        raise ConfigError(f"checkpoint {str(path)!r} holds evaluations with columns {saved}, this run tracks "
+                          f"{sorted(rows[0])}; delete it to start afresh")
     rows += fit(model, guide, x, evaluate=evaluate, progress=False, **fit_options).evaluations
-    stale = [row for row in rows if row.keys() != rows[0].keys()]
-    if stale:  # a resumed checkpoint written by a version that tracked other columns
-        raise ConfigError(f"checkpoint {str(fit_options.get('checkpoint'))!r} holds evaluations with columns "
-                          f"{sorted(stale[0])}, this run tracks {sorted(rows[0])}; delete it to start afresh")
+    ragged = next((row for row in rows if row.keys() != rows[0].keys()), None)
+    if ragged is not None:
+        raise ValueError(f"evaluate() returned the keys {sorted(rows[0])} at step 0 but {sorted(ragged)} "
+                         f"at step {ragged['step']}")
     return {key: [row[key] for row in rows] for key in rows[0]}
 
 
