@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 import re
 from collections.abc import Callable
@@ -29,11 +28,12 @@ def checkpoint_file(checkpoints: pathlib.Path | None, *parts) -> pathlib.Path | 
 def fit_tracked(model, guide, x, evaluate: Callable[[], dict], **fit_options) -> dict[str, list]:
     """:func:`~pyro_vae.training.fit` with ``evaluate()`` at step 0 and every ``evaluate_every``
     steps; returns columns ``{"step": [...], key: [...]}`` of the evaluations. Every evaluation,
-    the one at step 0 too, draws from its own stream (:func:`pyro_vae.rng.evaluation_stream`)."""
+    the one at step 0 too, draws from its own stream (:func:`pyro_vae.rng.evaluation_stream`).
+    A ``checkpoint`` whose saved evaluations have other columns is refused before training."""
     with evaluation_stream(x.device):
         rows = [{"step": 0, **evaluate()}]
     path = fit_options.get("checkpoint")
-    saved = None if path is None or not os.path.isfile(path) else evaluation_columns(path)
+    saved = None if path is None else evaluation_columns(path)
     if saved is not None and saved != sorted(rows[0]):  # written by a version that tracked other columns
         raise ConfigError(f"checkpoint {str(path)!r} holds evaluations with columns {saved}, this run tracks "
                           f"{sorted(rows[0])}; delete it to start afresh")
