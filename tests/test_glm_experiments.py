@@ -34,7 +34,7 @@ def test_mle_b_starts_inside_corollary_1_band(mle_init_smoke):
 
 
 def test_affine_pairs_split_the_dip_below_l_hat(mle_init_smoke):
-    """An affine pair's own L̂ (eq. 14 for its decoder, eq. 4 with its encoder) never exceeds the
+    """An affine pair's own L̂ (eq. 14 for its decoder, eq. 11 with its encoder) never exceeds the
     MLE's L̂ and lies below its ELBO at every evaluation (Cor. 1); at step 0 MLE-B's pair holds
     the MLE, so both equal L̂(θ̂) (App. B.3's only the decoder's); the three parts of the split add
     up to the deepest dip."""
