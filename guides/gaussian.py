@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from pyro_vae.errors import ConfigError
 from pyro_vae.families import Gaussian, HeteroscedasticGaussian
 from pyro_vae.networks import Concatenate, mlp
 from pyro_vae.validation import check_positive_int
@@ -53,7 +54,7 @@ class SharedTrunkGaussian(AmortisedGuide):
         check_positive_int("data_dim", data_dim)
         check_positive_int("latent_dim", latent_dim)
         if not hidden:
-            raise ValueError("SharedTrunkGaussian: hidden must name at least one layer")
+            raise ConfigError("SharedTrunkGaussian: hidden must name at least one layer")
         trunk = mlp(data_dim, hidden[-1], tuple(hidden[:-1]))
         heads = Concatenate(nn.Linear(hidden[-1], latent_dim), nn.Linear(hidden[-1], latent_dim))
         super().__init__(HeteroscedasticGaussian(scale), nn.Sequential(trunk, nn.ReLU(), heads))

@@ -9,6 +9,7 @@ from pyro.nn import PyroModule
 from pyro.nn.module import to_pyro_module_
 from torch import nn
 
+from pyro_vae.errors import ConfigError
 from pyro_vae.families import Gaussian, HeteroscedasticGaussian, code_bits
 from pyro_vae.naming import unique_name
 from pyro_vae.networks import Concatenate, UnitColumnLinear, mlp
@@ -28,9 +29,9 @@ class GaussianMixture(ExponentialFamilyVAE):
     def __init__(self, centres: torch.Tensor, sigma: float, learn_sigma: bool = False):
         centres = torch.as_tensor(centres, dtype=torch.get_default_dtype())
         if centres.dim() != 2 or centres.shape[0] < 2:
-            raise ValueError(f"centres must be a K × D tensor with K ≥ 2, got shape {tuple(centres.shape)}")
+            raise ConfigError(f"centres must be a K × D tensor with K ≥ 2, got shape {tuple(centres.shape)}")
         if not torch.isfinite(centres).all():
-            raise ValueError("centres must be finite")
+            raise ConfigError("centres must be finite")
         k, d = centres.shape
         decoder = nn.Linear(k, d, bias=False)
         with torch.no_grad():
@@ -76,7 +77,7 @@ class GaussianRBM(PyroModule):
         k, d = centres.shape
         bits = k.bit_length() - 1
         if 2**bits != k:
-            raise ValueError(f"from_centres needs 2^m centres, got {k}")
+            raise ConfigError(f"from_centres needs 2^m centres, got {k}")
         rbm = cls(d, bits, sigma)
         with torch.no_grad():
             rbm.offset.copy_(centres[0])

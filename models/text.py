@@ -11,6 +11,7 @@ from torch.distributions import constraints
 
 from pyro_vae.bits import sample_bits
 from pyro_vae.documents import DocumentLength, WordCounts
+from pyro_vae.errors import ConfigError
 from pyro_vae.families import Multinomial
 from pyro_vae.naming import unique_name
 from pyro_vae.networks import mlp
@@ -44,7 +45,7 @@ class TextVAE(PyroModule):
         check_positive_int("bits", bits)
         check_positive_int("hidden", hidden)
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
-            raise ValueError(f"depth must be a non-negative int, got {depth!r}")
+            raise ConfigError(f"depth must be a non-negative int, got {depth!r}")
         if length is not None and not isinstance(length, DocumentLength):
             raise TypeError(f"length must be a DocumentLength or None, got {type(length).__name__}")
         self.vocab_size, self.bits, self.depth = vocab_size, bits, depth
@@ -98,9 +99,9 @@ def consistent_text_vae(vocab_size: int, bits: int, strength: float = 1.0,
     """
     check_positive_int("bits", bits)
     if not (isinstance(strength, (int, float)) and math.isfinite(strength)):
-        raise ValueError(f"consistent_text_vae: strength must be a finite number, got {strength!r}")
+        raise ConfigError(f"consistent_text_vae: strength must be a finite number, got {strength!r}")
     if vocab_size < 2 * bits:
-        raise ValueError(f"consistent_text_vae: vocab_size must be at least 2 * bits = {2 * bits}, "
+        raise ConfigError(f"consistent_text_vae: vocab_size must be at least 2 * bits = {2 * bits}, "
                          f"got {vocab_size}")
     model = TextVAE(vocab_size, bits, depth=0, length=length)
     g = torch.Generator().manual_seed(seed)

@@ -12,6 +12,7 @@ from pyro.nn import PyroModule
 from pyro.nn.module import to_pyro_module_
 from torch import nn
 
+from pyro_vae.errors import ConfigError
 from pyro_vae.families import Family
 from pyro_vae.naming import unique_name
 
@@ -32,7 +33,7 @@ class ExponentialFamilyVAE(PyroModule):
         if not isinstance(prior, dist.Distribution):
             raise TypeError(f"prior must be a pyro Distribution, got {type(prior).__name__}")
         if prior.batch_shape != torch.Size():
-            raise ValueError(f"prior must have an empty batch shape, got {tuple(prior.batch_shape)}")
+            raise ConfigError(f"prior must have an empty batch shape, got {tuple(prior.batch_shape)}")
         if not isinstance(observation, Family):
             raise TypeError(f"observation must be a pyro_vae Family, got {type(observation).__name__}")
         self._prior = prior

@@ -231,8 +231,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
             raise UsageError(f"--likelihood-points must be a positive int, got {args.likelihood_points}")
         points = args.likelihood_points
     out = None if args.out is None else pathlib.Path(args.out)
-    if out is not None and out.is_dir():
-        raise UsageError(f"--out: {str(out)!r} is a folder; give a file name such as bench.json")
+    if out is not None:
+        _check_new_file(out)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     rows = bench.bench_gmm(steps=steps, repeats=repeats, threads=args.threads)
     import pyro
@@ -281,6 +281,17 @@ def cmd_bench(args: argparse.Namespace) -> None:
         except OSError as e:
             raise UsageError(f"--out: cannot write {str(out)!r}: {e.strerror or e}") from e
         print(f"out: {out}")
+
+
+def _check_new_file(out: pathlib.Path) -> None:
+    """Refuse, before any timing, an ``--out`` that is a folder, exists, or cannot be written."""
+    if out.is_dir():
+        raise UsageError(f"--out: {str(out)!r} is a folder; give a file name such as bench.json")
+    if out.exists():
+        raise UsageError(f"--out: {str(out)!r} exists; give a new file name (bench does not overwrite)")
+    folder = next((p for p in out.absolute().parents if p.exists()), None)
+    if folder is None or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--out: cannot create {str(out)!r}: {str(folder)!r} is not a writable folder")
 
 
 def _error(message: str) -> int:

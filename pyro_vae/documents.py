@@ -120,8 +120,12 @@ class DocumentLength(TorchDistribution):
 
     @classmethod
     def fit(cls, lengths: torch.Tensor, max_iter: int = 100) -> DocumentLength:
-        """The maximum-likelihood discretised log-normal for observed ``lengths`` (by L-BFGS)."""
-        lengths = torch.as_tensor(lengths, dtype=torch.float64).reshape(-1)
+        """The maximum-likelihood discretised log-normal for observed ``lengths``, one per document
+        (a 1-D tensor, e.g. ``counts.sum(-1)``), by L-BFGS."""
+        lengths = torch.as_tensor(lengths, dtype=torch.float64)
+        if lengths.dim() != 1:
+            raise DataError(f"DocumentLength.fit: expected one length per document (a 1-D tensor, e.g. "
+                            f"counts.sum(-1) of a documents × words matrix), got shape {tuple(lengths.shape)}")
         if lengths.numel() < 2:
             raise DataError(f"DocumentLength.fit: need at least 2 lengths, got {lengths.numel()}")
         bad = (lengths < 0) | (lengths != lengths.round()) | ~torch.isfinite(lengths)

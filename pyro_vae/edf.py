@@ -19,6 +19,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from .errors import ConfigError
+from .validation import check_counts, check_finite
+
 __all__ = ["EDF", "GaussianEDF", "BinomialEDF", "PoissonEDF"]
 
 
@@ -34,7 +37,7 @@ class EDF:
 
     def __post_init__(self):
         if not float(self.dispersion) > 0:
-            raise ValueError(f"{self.name}: the dispersion φ must be positive, got {self.dispersion!r}")
+            raise ConfigError(f"{self.name}: the dispersion φ must be positive, got {self.dispersion!r}")
 
     def log_normalizer(self, theta: torch.Tensor) -> torch.Tensor:  # F
         raise NotImplementedError
@@ -48,6 +51,10 @@ class EDF:
     def log_base(self, x: torch.Tensor) -> torch.Tensor:  # K(x, φ)
         raise NotImplementedError
 
+    def check_support(self, x: torch.Tensor, where: str = "data") -> None:
+        """Raise :class:`~pyro_vae.errors.DataError` unless ``x`` is finite and in the family's support."""
+        check_finite(x, where)
+
     def log_prob(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """``Σ_j (x_j ϑ_j − F(ϑ_j)) / φ + K(x_j, φ)`` (eq. 8), summed over the last dimension."""
         return ((x * theta - self.log_normalizer(theta)) / self.dispersion + self.log_base(x)).sum(-1)
@@ -60,7 +67,7 @@ class EDF:
     def activation(self, rho: float = 1.0) -> Callable[[torch.Tensor], torch.Tensor]:
         """The linearly canonical activation ``m(ϑ) = F′(ρ ϑ)`` (eq. 10); ρ = 1 is canonical (eq. 9)."""
         if not (isinstance(rho, (int, float)) and math.isfinite(rho) and rho != 0):
-            raise ValueError(f"{self.name}: rho must be a finite non-zero number, got {rho!r}")
+            raise ConfigError(f"{self.name}: rho must be a finite non-zero number, got {rho!r}")
         return lambda theta: self.mean(rho * theta)
 
     def with_dispersion(self, dispersion: float | torch.Tensor) -> EDF:
@@ -104,7 +111,10 @@ class BinomialEDF(EDF):
         super().__post_init__()
         n = self.total_count
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"{self.name}: total_count must be a positive int, got {n!r}")
+            raise ConfigError(f"{self.name}: total_count must be a positive int, got {n!r}")
+
+    def check_support(self, x, where="data"):
+        check_counts(x, where, upper=self.total_count)
 
     def log_normalizer(self, theta):
         return self.total_count * F.softplus(theta)
@@ -139,3 +149,6 @@ class PoissonEDF(EDF):
 
     def log_base(self, x):
         return -torch.lgamma(x + 1)
+
+    def check_support(self, x, where="data"):
+        check_counts(x, where)

@@ -39,6 +39,7 @@ from torch import nn
 from . import edf as _edf
 from .bits import MAX_ENUMERATED_BITS
 from .errors import ConfigError, DataError
+from .validation import check_counts, check_finite, check_values
 
 __all__ = [
     "Family",
@@ -113,38 +114,6 @@ class Family(nn.Module):
         return self.extra_repr()
 
 
-def check_finite(x: torch.Tensor, where: str) -> None:
-    if not torch.is_tensor(x):
-        raise DataError(f"{where}: expected a torch.Tensor, got {type(x).__name__}")
-    if not torch.is_floating_point(x):
-        raise DataError(f"{where}: expected a floating-point tensor, got dtype {x.dtype}")
-    bad = ~torch.isfinite(x)
-    if bad.any():
-        idx = tuple(int(i) for i in bad.nonzero()[0])
-        raise DataError(
-            f"{where}: {int(bad.sum())} non-finite value(s) (NaN or inf), first at index {idx}"
-        )
-
-
-def _check_values(x: torch.Tensor, ok: torch.Tensor, where: str, expected: str) -> None:
-    if not ok.all():
-        idx = tuple(int(i) for i in (~ok).nonzero()[0])
-        raise DataError(
-            f"{where}: {int((~ok).sum())} value(s) outside the support, first {x[idx].item():g} "
-            f"at index {idx}; expected {expected}"
-        )
-
-
-def _check_counts(x: torch.Tensor, where: str, upper: float | None = None) -> None:
-    check_finite(x, where)
-    ok = (x >= 0) & (x == x.round())
-    expected = "non-negative integer counts"
-    if upper is not None:
-        ok = ok & (x <= upper)
-        expected = f"integer counts in 0..{upper:g}"
-    _check_values(x, ok, where, expected)
-
-
 class Gaussian(Family):
     """Gaussian ``N(x | η, σ² I)`` with a fixed or a learned σ, shared or one per coordinate.
 
@@ -163,9 +132,9 @@ class Gaussian(Family):
     def __init__(self, sigma: float = 1.0, learn_sigma: bool = False, size: int | None = None):
         super().__init__()
         if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
-            raise ValueError(f"Gaussian: sigma must be a positive finite number, got {sigma!r}")
+            raise ConfigError(f"Gaussian: sigma must be a positive finite number, got {sigma!r}")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-            raise ValueError(f"Gaussian: size must be a positive int or None, got {size!r}")
+            raise ConfigError(f"Gaussian: size must be a positive int or None, got {size!r}")
         log_sigma = torch.full(() if size is None else (size,), math.log(sigma))
         if learn_sigma:
             self.log_sigma = nn.Parameter(log_sigma)
@@ -318,7 +287,7 @@ class Bernoulli(Family):
 
     def check_support(self, x, where="data"):
         check_finite(x, where)
-        _check_values(x, (x == 0) | (x == 1), where, "binary values 0 or 1")
+        check_values(x, (x == 0) | (x == 1), where, "binary values 0 or 1")
 
     def edf(self):
         return _edf.BinomialEDF(name="bernoulli", total_count=1)
@@ -332,7 +301,7 @@ class Binomial(Family):
     def __init__(self, total_count: int):
         super().__init__()
         if isinstance(total_count, bool) or not isinstance(total_count, int) or total_count < 1:
-            raise ValueError(f"Binomial: total_count must be a positive int, got {total_count!r}")
+            raise ConfigError(f"Binomial: total_count must be a positive int, got {total_count!r}")
         self.total_count = total_count
 
     def distribution(self, eta):
@@ -353,7 +322,7 @@ class Binomial(Family):
         return self.total_count * p * (1 - p)
 
     def check_support(self, x, where="data"):
-        _check_counts(x, where, upper=self.total_count)
+        check_counts(x, where, upper=self.total_count)
 
     def edf(self):
         return _edf.BinomialEDF(total_count=self.total_count)
@@ -383,7 +352,7 @@ class Poisson(Family):
         return theta.exp()
 
     def check_support(self, x, where="data"):
-        _check_counts(x, where)
+        check_counts(x, where)
 
     def edf(self):
         return _edf.PoissonEDF()
@@ -401,7 +370,7 @@ class Categorical(Family):
     def __init__(self, num_classes: int):
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"Categorical: num_classes must be an int ≥ 2, got {num_classes!r}")
+            raise ConfigError(f"Categorical: num_classes must be an int ≥ 2, got {num_classes!r}")
         self.num_classes = num_classes
 
     def distribution(self, eta):
@@ -429,7 +398,7 @@ class Categorical(Family):
         zf = z.double()
         check_finite(zf, where)
         ok = (zf >= 0) & (zf < self.num_classes) & (zf == zf.round())
-        _check_values(zf, ok, where, f"class indices in 0..{self.num_classes - 1}")
+        check_values(zf, ok, where, f"class indices in 0..{self.num_classes - 1}")
 
     def extra_repr(self):
         return f"num_classes={self.num_classes}"
@@ -452,7 +421,7 @@ class Multinomial(Family):
         if total_count is not None and (
             isinstance(total_count, bool) or not isinstance(total_count, int) or total_count < 1
         ):
-            raise ValueError(
+            raise ConfigError(
                 f"Multinomial: total_count must be a positive int or None, got {total_count!r}"
             )
         self.total_count = total_count
@@ -489,7 +458,7 @@ class Multinomial(Family):
         return (self.total_count or 1) * p * (1 - p)
 
     def check_support(self, x, where="data"):
-        _check_counts(x, where)
+        check_counts(x, where)
         if self.total_count is None:
             return
         rows = x.sum(-1)
@@ -526,7 +495,7 @@ class BinaryCode(Family):
     def __init__(self, bits: int):
         super().__init__()
         if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= MAX_ENUMERATED_BITS:
-            raise ValueError(f"BinaryCode: bits must be an int in 1..{MAX_ENUMERATED_BITS}, got {bits!r}")
+            raise ConfigError(f"BinaryCode: bits must be an int in 1..{MAX_ENUMERATED_BITS}, got {bits!r}")
         self.bits = bits
         self.register_buffer("table", code_bits(bits), persistent=False)
 

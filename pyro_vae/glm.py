@@ -33,11 +33,13 @@ __all__ = [
 ]
 
 
-def _check_data(x: torch.Tensor, where: str) -> None:
+def _check_data(x: torch.Tensor, edf: EDF, where: str) -> None:
+    if not isinstance(edf, EDF):
+        raise ConfigError(f"{where}: expected an exponential dispersion family such as "
+                          f"families.Bernoulli().edf(), got {edf!r}")
     if not torch.is_tensor(x) or x.dim() != 2 or not torch.is_floating_point(x):
         raise DataError(f"{where}: x must be a float tensor of shape (N, d), got {getattr(x, 'shape', x)!r}")
-    if not torch.isfinite(x).all():
-        raise DataError(f"{where}: x has non-finite values")
+    edf.check_support(x, f"{where}: x")
 
 
 def _check_beta(beta: float, where: str) -> None:
@@ -65,6 +67,7 @@ def _transformed(x: torch.Tensor, edf: EDF) -> torch.Tensor:
 
 def dispersion_term(x: torch.Tensor, edf: EDF) -> torch.Tensor:
     """``D(φ)`` of eq. 33: ``2d F(0)/φ − (1/N) Σ_i [‖x⁽ⁱ⁾ − F′(0)‖² / (F″(0) φ) + 2 Σ_j K(x_j⁽ⁱ⁾, φ)]``."""
+    _check_data(x, edf, "dispersion_term")
     f0, f1, f2 = edf.at_zero()
     phi = float(edf.dispersion)
     d = x.shape[-1]
@@ -80,7 +83,7 @@ def glm_objective(x: torch.Tensor, edf: EDF, weight: torch.Tensor, bias: torch.T
     S the second moment of ``y − b``: the β-VAE objective at the best Gaussian encoder of
     eq. 5–6, with the decoder's log-likelihood taken to second order in ϑ.
     """
-    _check_data(x, "glm_objective")
+    _check_data(x, edf, "glm_objective")
     _check_beta(beta, "glm_objective")
     _check_affine(x, weight, bias, "glm_objective")
     n, d = x.shape
@@ -124,7 +127,9 @@ def taylor_objective(x: torch.Tensor, edf: EDF, weight: torch.Tensor, bias: torc
     ``E_q Σ_j [x_j ϑ_j − F(0) − F′(0) ϑ_j − ½ F″(0) ϑ_j²] / φ + K(x_j, φ) − β KL(q ‖ N(0, I))``
     with ``ϑ = W z + b``. ``mean`` is N × κ; ``cov`` is κ × κ or N × κ × κ.
     """
+    _check_data(x, edf, "taylor_objective")
     _check_beta(beta, "taylor_objective")
+    _check_affine(x, weight, bias, "taylor_objective")
     f0, f1, f2 = edf.at_zero()
     phi = float(edf.dispersion)
     m, s2 = _location_moments(weight, bias, mean, cov)
@@ -144,6 +149,8 @@ def remainder_bounds(x: torch.Tensor, edf: EDF, weight: torch.Tensor, bias: torc
     another φ the remainder of eq. 8 is divided by φ.) Expectations over ``ϑ_j ~ N(m_j, s_j²)``
     are closed form. Returns ``(lower, upper)``.
     """
+    _check_data(x, edf, "remainder_bounds")
+    _check_affine(x, weight, bias, "remainder_bounds")
     m, s2 = _location_moments(weight, bias, mean, cov)
     if isinstance(edf, GaussianEDF):
         zero = torch.zeros((), dtype=x.dtype, device=x.device)
@@ -210,7 +217,7 @@ def glm_mle(x: torch.Tensor, edf: EDF, latent_dim: int, beta: float = 1.0,
     ``σ² = Σ_{j>q} λ_j / (d − β q)`` (only q < d / β are possible). Otherwise the EDF's φ is
     used. Computed in float64 and returned in float64.
     """
-    _check_data(x, "glm_mle")
+    _check_data(x, edf, "glm_mle")
     _check_beta(beta, "glm_mle")
     n, d = x.shape
     if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or not 1 <= latent_dim < d:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .errors import ConfigError
+
 
 def mlp(
     in_features: int,
@@ -22,9 +24,9 @@ def mlp(
     """``Linear → (activation → Linear) × len(hidden)``; ``hidden=()`` is the affine map."""
     for name, value in (("in_features", in_features), ("out_features", out_features)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"mlp: {name} must be a positive int, got {value!r}")
+            raise ConfigError(f"mlp: {name} must be a positive int, got {value!r}")
     if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
-        raise ValueError(f"mlp: hidden sizes must be positive ints, got {tuple(hidden)!r}")
+        raise ConfigError(f"mlp: hidden sizes must be positive ints, got {tuple(hidden)!r}")
     sizes = [in_features, *hidden, out_features]
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):

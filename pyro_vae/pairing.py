@@ -55,6 +55,14 @@ def check_pair(model, guide, x: torch.Tensor) -> None:
             f"{_first_line(e)}"
         ) from e
 
+    observed_in_model, observed_in_guide = _observed_sites(model_trace), _observed_sites(guide_trace)
+    if observed_in_guide:
+        swapped = "; were model and guide swapped? fit(model, guide, x, ...)" if not observed_in_model else ""
+        raise PairingError(f"guide {g} observes {observed_in_guide}, but a guide samples only latent sites "
+                           f"(paired with model {m}){swapped}")
+    if not observed_in_model:
+        raise PairingError(f"model {m} observes no site: it must score the data, "
+                           "e.g. pyro.sample('x', likelihood, obs=x)")
     in_model, in_guide = latent_sites(model_trace), latent_sites(guide_trace)
     missing = sorted(set(in_model) - set(in_guide))
     extra = sorted(set(in_guide) - set(in_model))
@@ -82,9 +90,20 @@ def check_pair(model, guide, x: torch.Tensor) -> None:
             replayed = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x)
             replayed.log_prob_sum()
     except Exception as e:
-        raise PairingError(f"model {m} cannot score the values guide {g} samples: {_first_line(e)}") from e
+        raise PairingError(f"model {m} cannot score the data of shape {tuple(x.shape)} with the values guide {g} "
+                           f"samples: {_first_line(e)}") from e
+
+
+def _observed_sites(trace) -> list[str]:
+    return sorted(name for name, site in trace.nodes.items()
+                  if site["type"] == "sample" and site["is_observed"] and not site_is_subsample(site))
 
 
 def _first_line(error: Exception) -> str:
-    """The message of ``error`` without the trace-shape table Pyro appends."""
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    """The message of ``error`` without the trace-shape table Pyro appends; a first line that
+    only introduces the cause (Pyro's "Error while computing log_prob_sum at site 'x':") keeps
+    the line after it."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    return f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]

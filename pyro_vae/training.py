@@ -29,11 +29,11 @@ from tqdm import tqdm
 
 from . import checkpoint as checkpoints
 from . import rng
-from .errors import ConfigError, DataError, DivergenceError
-from .families import Family, check_finite
+from .errors import ConfigError, DivergenceError
+from .families import Family
 from .objectives import COMPILED, make_objective, score_function_sites
 from .pairing import check_pair, display_name
-from .validation import check_device, check_positive_int, check_seed
+from .validation import check_data, check_device, check_dtype, check_positive_int, check_seed
 
 #: The fewest steps for which ``fit`` compiles the objective by default.
 JIT_MIN_STEPS = 200
@@ -66,34 +66,6 @@ class History:
     @property
     def time_per_step_s(self) -> float:
         return self.runtime_s / max(len(self.steps), 1)
-
-
-def check_data(model, x, where: str = "x") -> None:
-    """Raise :class:`DataError` unless ``x`` is a finite float tensor (rows = data points)
-    inside the support of the model's observation family (when the model declares one)."""
-    if not torch.is_tensor(x):
-        raise DataError(f"{where}: expected a torch.Tensor, got {type(x).__name__}")
-    if x.dim() < 2 or x.shape[0] == 0:
-        raise DataError(
-            f"{where}: expected a tensor of shape (num_points, ...) with at least one point, "
-            f"got shape {tuple(x.shape)}"
-        )
-    family = getattr(model, "observation", None)
-    if family is not None:
-        family.check_support(x, where)
-    else:
-        check_finite(x, where)
-
-
-def _check_dtype(x, *modules) -> None:
-    """Data and parameters must share a dtype: say so instead of letting torch fail mid-step."""
-    for fn in modules:
-        param = next(iter(fn.parameters()), None) if isinstance(fn, nn.Module) else None
-        if param is not None and param.dtype != x.dtype:
-            raise DataError(
-                f"x has dtype {x.dtype} but {display_name(fn)} has parameters of dtype "
-                f"{param.dtype}; convert one of them (e.g. x.to({param.dtype}) or .to({x.dtype}))"
-            )
 
 
 def _compiles_by_default(objective: str, estimator: str, model, guide, steps: int, freeze=()) -> bool:
@@ -133,7 +105,10 @@ def _library_code(fn) -> bool:
     return True
 
 
-def _frozen_parameters(freeze) -> list[nn.Parameter]:
+def _frozen_parameters(freeze, model, guide) -> list[nn.Parameter]:
+    """The parameters of the modules in ``freeze``, each a part of ``model`` or ``guide`` (when
+    either is a module; a plain function's modules cannot be told)."""
+    pair = [fn for fn in (model, guide) if isinstance(fn, nn.Module)]
     frozen = []
     for item in freeze:
         if not isinstance(item, nn.Module):
@@ -143,6 +118,9 @@ def _frozen_parameters(freeze) -> list[nn.Parameter]:
         params = list(item.parameters())
         if not params:
             raise ConfigError(f"freeze: {display_name(item)} has no parameters to freeze")
+        if len(pair) == 2 and not any(item is part for fn in pair for part in fn.modules()):
+            raise ConfigError(f"freeze: {display_name(item)} is neither the model {display_name(model)}, the guide "
+                              f"{display_name(guide)}, nor a part of them")
         frozen.extend(params)
     return frozen
 
@@ -169,7 +147,7 @@ def fit(
     evaluate: Callable[[], dict] | None = None,
     progress: bool | None = None,
     checkpoint: str | os.PathLike | None = None,
-    checkpoint_every: int = 1000,
+    checkpoint_every: int | None = None,
 ) -> History:
     """Train ``model`` and ``guide`` by SVI on the rows of ``x``; return a :class:`History`.
 
@@ -195,7 +173,7 @@ def fit(
         stream of its own (:func:`pyro_vae.rng.evaluation_stream`), so as long as ``evaluate``
         changes no parameter, a run takes the same steps with any ``evaluate_every`` or none.
     :param progress: a tqdm bar; by default only when stderr is a terminal.
-    :param checkpoint: a file to write the run's state to every ``checkpoint_every`` steps and
+    :param checkpoint: a file to write the run's state to every ``checkpoint_every`` steps (1000) and
         at the end (:mod:`pyro_vae.checkpoint`). If it exists, the run resumes from it and
         continues exactly as the uninterrupted run would have, given the same model, guide,
         data and settings (``seed`` included; other settings are refused before any step). The
@@ -216,10 +194,15 @@ def fit(
         check_seed(seed)
     if device is not None:
         device = torch.device(check_device(device))
-    if evaluate_every is not None and evaluate is None:
-        raise ConfigError("evaluate_every= needs an evaluate= callback")
+    if (evaluate_every is None) != (evaluate is None):
+        raise ConfigError("evaluate_every= and evaluate= go together: evaluate() is called every evaluate_every steps")
+    if checkpoint_every is not None and checkpoint is None:
+        raise ConfigError("checkpoint_every= needs a checkpoint= file to write to")
+    checkpoint_every = checkpoint_every or 1000
     if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 and math.isfinite(lr)):
         raise ConfigError(f"lr must be a positive number, got {lr!r}")
+    if isinstance(freeze, nn.Module):
+        raise ConfigError(f"freeze: expected a list of modules, e.g. freeze=[{display_name(freeze)}]")
     freeze = tuple(freeze)  # read twice below: a generator would be empty the second time
     if jit is not None and not isinstance(jit, bool):
         raise ConfigError(f"jit must be True, False or None, got {jit!r}")
@@ -243,7 +226,7 @@ def fit(
     else:
         raise ConfigError(f"objective must be a name or a pyro.infer.ELBO, got {type(objective).__name__}")
     optim = make_optimiser(optimizer, lr)
-    frozen_params = _frozen_parameters(freeze)
+    frozen_params = _frozen_parameters(freeze, model, guide)
     if checkpoint is not None:
         checkpoint = _checkpoint_path(checkpoint)
 
@@ -252,7 +235,7 @@ def fit(
         for fn in (model, guide):
             if isinstance(fn, nn.Module):
                 fn.to(device)
-    _check_dtype(x, model, guide)
+    check_dtype(x, model, guide)
     if jit and jit_by_default and objective_name == "tracegraph" and _has_score_function_sites(guide, x[:8]):
         jit, elbo = False, named(jit=False)
     saved_state = None

@@ -1,13 +1,16 @@
-"""Checks of user settings, shared by ``fit``, the experiments and the CLI: each raises
-:class:`~pyro_vae.errors.ConfigError` with what was wrong and what is expected."""
+"""Checks of user settings and data, shared by ``fit``, the experiments and the CLI: each raises
+:class:`~pyro_vae.errors.ConfigError` (settings) or :class:`~pyro_vae.errors.DataError` (data)
+with what was wrong and what is expected."""
 
 from __future__ import annotations
 
 import re
 
 import torch
+from torch import nn
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
+from .pairing import display_name
 
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 MAX_SEED = 2**32 - 1  # numpy's seeding limit, which pyro.set_rng_seed also applies
@@ -44,3 +47,66 @@ def check_device(device) -> str:
     if index >= count:
         raise ConfigError(f"device {device!r} does not exist: this machine has {count} CUDA device(s)")
     return device
+
+
+def check_finite(x: torch.Tensor, where: str) -> None:
+    """Raise :class:`DataError` unless ``x`` is a floating-point tensor without NaN or inf."""
+    if not torch.is_tensor(x):
+        raise DataError(f"{where}: expected a torch.Tensor, got {type(x).__name__}")
+    if not torch.is_floating_point(x):
+        raise DataError(f"{where}: expected a floating-point tensor, got dtype {x.dtype}")
+    bad = ~torch.isfinite(x)
+    if bad.any():
+        idx = tuple(int(i) for i in bad.nonzero()[0])
+        raise DataError(
+            f"{where}: {int(bad.sum())} non-finite value(s) (NaN or inf), first at index {idx}"
+        )
+
+
+def check_values(x: torch.Tensor, ok: torch.Tensor, where: str, expected: str) -> None:
+    """Raise :class:`DataError` naming the first value of ``x`` where the mask ``ok`` is false."""
+    if not ok.all():
+        idx = tuple(int(i) for i in (~ok).nonzero()[0])
+        raise DataError(
+            f"{where}: {int((~ok).sum())} value(s) outside the support, first {x[idx].item():g} "
+            f"at index {idx}; expected {expected}"
+        )
+
+
+def check_counts(x: torch.Tensor, where: str, upper: float | None = None) -> None:
+    """Raise :class:`DataError` unless ``x`` holds non-negative integer counts (at most ``upper``)."""
+    check_finite(x, where)
+    ok = (x >= 0) & (x == x.round())
+    expected = "non-negative integer counts"
+    if upper is not None:
+        ok = ok & (x <= upper)
+        expected = f"integer counts in 0..{upper:g}"
+    check_values(x, ok, where, expected)
+
+
+def check_data(model, x, where: str = "x") -> None:
+    """Raise :class:`DataError` unless ``x`` is a finite float tensor (rows = data points)
+    inside the support of the model's observation family (when the model declares one)."""
+    if not torch.is_tensor(x):
+        raise DataError(f"{where}: expected a torch.Tensor, got {type(x).__name__}")
+    if x.dim() < 2 or x.shape[0] == 0:
+        raise DataError(
+            f"{where}: expected a tensor of shape (num_points, ...) with at least one point, "
+            f"got shape {tuple(x.shape)}"
+        )
+    family = getattr(model, "observation", None)
+    if family is not None:
+        family.check_support(x, where)
+    else:
+        check_finite(x, where)
+
+
+def check_dtype(x, *modules) -> None:
+    """Data and parameters must share a dtype: say so instead of letting torch fail mid-step."""
+    for fn in modules:
+        param = next(iter(fn.parameters()), None) if isinstance(fn, nn.Module) else None
+        if param is not None and param.dtype != x.dtype:
+            raise DataError(
+                f"x has dtype {x.dtype} but {display_name(fn)} has parameters of dtype "
+                f"{param.dtype}; convert one of them (e.g. x.to({param.dtype}) or .to({x.dtype}))"
+            )

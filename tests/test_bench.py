@@ -15,7 +15,7 @@ from pyro import poutine
 from pyro_vae.guides import FactorisedBernoulli
 from pyro_vae.models import GaussianMixture
 
-from pyro_vae import bench_vae
+from pyro_vae import bench, bench_vae
 from pyro_vae.bench import BENCH_OBJECTIVES, HandWrittenE1, bench_gmm, markdown_table
 from pyro_vae.cli import build_parser, main
 from pyro_vae.data import gmm_centres, gmm_toy
@@ -175,6 +175,18 @@ def test_cli_bench_out_that_is_a_folder_exits_2(tmp_path, capsys):
     assert main(["bench", "--quick", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("pyro-vae: error: --out:") and "is a folder" in err[0]
+
+
+@pytest.mark.parametrize("name, message", [("old.json", "exists; give a new file name"),
+                                           ("a_file/bench.json", "is not a writable folder")])
+def test_cli_bench_out_that_cannot_be_written_exits_2_before_timing(tmp_path, capsys, monkeypatch, name, message):
+    (tmp_path / "old.json").write_text("kept\n")
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setattr(bench, "bench_gmm", lambda **_: pytest.fail("timed before checking --out"))
+    assert main(["bench", "--quick", "--out", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pyro-vae: error: --out:") and message in err[0]
+    assert (tmp_path / "old.json").read_text() == "kept\n"
 
 
 def test_cli_bench_bad_likelihood_points_exits_2(capsys):

@@ -67,8 +67,9 @@ def run(make_pair, x, checkpoint=None, stop_at=None, pair_seed=0, **options):
     history_steps: list[int] = []
     if "optimizer" in options:
         options = options | {"optimizer": options["optimizer"]()}
+    saving = {} if checkpoint is None else {"checkpoint": checkpoint, "checkpoint_every": EVERY}
     history = fit(model, guide, x, steps=STEPS, batch_size=16, seed=7, evaluate_every=1, evaluate=evaluate,
-                  checkpoint=checkpoint, checkpoint_every=EVERY, **options)
+                  **saving, **options)
     modules = {label: m for label, m in (("model", model), ("guide", guide)) if isinstance(m, torch.nn.Module)}
     params = {f"{label}.{name}": value.detach().clone() for label, m in modules.items()
               for name, value in m.state_dict().items()}

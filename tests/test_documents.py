@@ -99,6 +99,7 @@ def test_document_length_fit_recovers_the_parameters():
     ([3.0, -1.0, 2.0], "length 1 is -1"),
     ([3.0, 2.5], "length 1 is 2.5"),
     ([4.0], "at least 2 lengths"),
+    ([[3.0, 0.0], [1.0, 2.0]], r"one length per document .* got shape \(2, 2\)"),  # counts, not their sums
 ])
 def test_document_length_fit_rejects_bad_lengths(bad, message):
     with pytest.raises(DataError, match=message):

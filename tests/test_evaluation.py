@@ -265,3 +265,43 @@ def test_monte_carlo_elbo_matches_closed_form_within_its_standard_error():
         closed_form_log_lik(x).mean().item(), abs=1e-9
     )
     assert abs(tightness_gap(model, guide, x, num_samples=10).value) < 1e-9
+
+
+def test_evaluate_passes_likelihood_samples_to_the_importance_sampler(monkeypatch):
+    """The ELBO takes ``num_samples`` particles, the importance-sampled log-likelihood
+    ``likelihood_samples``: neither setting is dropped."""
+    import pyro_vae.evaluation as evaluation
+
+    model, guide = linear_gaussian(mean_scale=0.5, std_scale=1.5)
+    x = linear_gaussian_data()
+    drawn = []
+    sampler = evaluation._importance_sampled
+    monkeypatch.setattr(evaluation, "_importance_sampled",
+                        lambda m, g, rows, k, chunk: drawn.append(k) or sampler(m, g, rows, k, chunk))
+    evaluate(model, guide, x, reference=model, num_samples=5, likelihood_samples=70)
+    tightness_gap(model, guide, x, num_samples=5, likelihood_samples=30)
+    assert drawn == [70, 70, 30]
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m, g, x: elbo(m, g, x.numpy()), "x: expected a torch.Tensor, got ndarray"),
+    (lambda m, g, x: elbo(m, g, x.float()), "x has dtype torch.float32 but"),
+    (lambda m, g, x: elbo(m, g, x.sum(-1)), r"shape \(num_points, \.\.\.\)"),
+    (lambda m, g, x: log_likelihood(m, torch.full_like(x, math.nan), guide=g), "non-finite"),
+    (lambda m, g, x: elbo(m, g, x, num_samples=0), "num_samples must be a positive int, got 0"),
+    (lambda m, g, x: log_likelihood(m, x, guide=g, num_samples=-1), "num_samples must be a positive int"),
+    (lambda m, g, x: evaluate(m, g, x, likelihood_samples=0), "likelihood_samples must be a positive int"),
+])
+def test_estimates_refuse_bad_input_as_fit_does(call, message):
+    from pyro_vae.errors import PyroVAEError
+
+    model, guide = linear_gaussian()
+    with pytest.raises(PyroVAEError, match=message):
+        call(model, guide, linear_gaussian_data())
+
+
+def test_an_estimate_formats_as_its_value():
+    from pyro_vae.evaluation import Estimate
+
+    estimate = Estimate(-3.14159, 0.01, False)
+    assert f"{estimate:.2f}" == "-3.14" and f"{estimate}" == str(estimate) and float(estimate) == -3.14159

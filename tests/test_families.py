@@ -11,9 +11,12 @@ import math
 
 import pytest
 import torch
+from pyro_vae.guides import FactorisedBernoulli
+from pyro_vae.models import TextVAE
 from torch import nn
 
-from pyro_vae.errors import ConfigError, DataError
+from pyro_vae.edf import GaussianEDF
+from pyro_vae.errors import ConfigError, DataError, PyroVAEError
 from pyro_vae.families import (
     Bernoulli,
     BinaryCode,
@@ -609,3 +612,17 @@ def test_mlp_activation_and_bias_options():
 def test_mlp_rejects_bad_sizes(kwargs, match):
     with pytest.raises(ValueError, match=match):
         mlp(**kwargs)
+
+
+@pytest.mark.parametrize("build", [
+    lambda: Gaussian(-1.0),
+    lambda: Binomial(0),
+    lambda: mlp(2, 3, (0,)),
+    lambda: FactorisedBernoulli(2, 0),
+    lambda: TextVAE(10, 2, depth=-1),
+    lambda: GaussianEDF(dispersion=0.0),
+])
+def test_bad_constructor_arguments_are_user_facing_errors(build):
+    """``except PyroVAEError`` catches every mistake a user can make in building a pair."""
+    with pytest.raises(PyroVAEError):
+        build()

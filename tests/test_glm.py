@@ -14,9 +14,17 @@ import torch
 import torch.distributions as td
 
 from pyro_vae import families
+from pyro_vae.activity import analytic_activity
 from pyro_vae.edf import GaussianEDF
 from pyro_vae.errors import ConfigError, DataError
-from pyro_vae.glm import glm_encoder, glm_mle, glm_objective, remainder_bounds, taylor_objective
+from pyro_vae.glm import (
+    dispersion_term,
+    glm_encoder,
+    glm_mle,
+    glm_objective,
+    remainder_bounds,
+    taylor_objective,
+)
 from pyro_vae.ppca import ppca_mle
 
 N, D, K = 12, 5, 2
@@ -208,11 +216,40 @@ def test_bad_arguments():
     with pytest.raises(ConfigError, match="latent_dim"):
         glm_mle(x, GaussianEDF(), 4)
     with pytest.raises(ConfigError, match="dispersion of the bernoulli"):
-        glm_mle(x, families.Bernoulli().edf(), 2, estimate_dispersion=True)
+        glm_mle((x > 0).double(), families.Bernoulli().edf(), 2, estimate_dispersion=True)
     with pytest.raises(DataError, match="no variance"):
         glm_mle(torch.ones(20, 4, dtype=torch.float64), GaussianEDF(), 2, estimate_dispersion=True)
     with pytest.raises(ConfigError, match=r"weight of shape \(4, κ\)"):
         glm_objective(x, GaussianEDF(), torch.zeros(3, 2, dtype=torch.float64), torch.zeros(4, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("family, bad, expected", [
+    (families.Bernoulli(), 0.5, "expected integer counts in 0..1"),
+    (families.Binomial(3), 4.0, "expected integer counts in 0..3"),
+    (families.Poisson(), -1.0, "expected non-negative integer counts"),
+    (families.Gaussian(1.0), float("nan"), "non-finite"),
+])
+def test_data_outside_the_family_is_refused(family, bad, expected):
+    """Every function of x refuses data the family cannot have produced, as ``fit`` does."""
+    x = torch.ones(20, 4, dtype=torch.float64)
+    x[3, 2] = bad
+    edf, weight, bias = family.edf(), torch.zeros(4, 2, dtype=torch.float64), torch.zeros(4, dtype=torch.float64)
+    mean, cov = torch.zeros(20, 2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)
+    calls = {"glm_mle": lambda: glm_mle(x, edf, 2), "glm_objective": lambda: glm_objective(x, edf, weight, bias),
+             "taylor_objective": lambda: taylor_objective(x, edf, weight, bias, mean, cov),
+             "remainder_bounds": lambda: remainder_bounds(x, edf, weight, bias, mean, cov),
+             "dispersion_term": lambda: dispersion_term(x, edf),
+             "glm_mle ": lambda: analytic_activity(x, edf, 2)}
+    for name, call in calls.items():
+        with pytest.raises(DataError) as error:
+            call()
+        message = str(error.value)
+        assert message.startswith(f"{name.strip()}: x: ") and "(3, 2)" in message and expected in message
+
+
+def test_a_family_in_place_of_its_edf_is_refused():
+    with pytest.raises(ConfigError, match=r"such as families\.Bernoulli\(\)\.edf\(\), got "):
+        glm_mle(torch.ones(10, 4, dtype=torch.float64), families.Bernoulli(), 2)
 
 
 def test_gaussian_mle_when_beta_kappa_exceeds_d():

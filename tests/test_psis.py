@@ -14,6 +14,7 @@ import pyro
 import pyro.distributions as dist
 import pytest
 import torch
+from conftest import e1_pair
 
 from pyro_vae import evaluation
 from pyro_vae.errors import ConfigError
@@ -95,6 +96,12 @@ def test_psis_khat_of_the_exact_posterior_is_minus_infinity():
 def test_psis_khat_refuses_bad_sample_counts(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         psis_khat(conjugate_model, posterior_guide(0.5), torch.zeros(3, 1), **kwargs)
+
+
+def test_psis_khat_refuses_a_discrete_guide_whose_weights_have_no_tail():
+    model, guide, x = e1_pair(20, seed=0)
+    with pytest.raises(ConfigError, match="no tail to fit"):
+        psis_khat(model, guide, x)
 
 
 def test_khat_refuses_non_finite_or_too_few_log_weights():

@@ -55,3 +55,6 @@ def test_bad_settings_fail_before_any_output(tmp_path):
         text_hashing.check_config(bad)
     with pytest.raises(ConfigError, match="has no setting --vocabulary-size"):
         experiments.run_experiment("gmm", "smoke", out=tmp_path / "b", vocabulary_size=5)
+    with pytest.raises(ConfigError, match="--vocabulary-size 5 applies to a corpus read with --data"):
+        experiments.run_experiment("text-hashing", "smoke", out=tmp_path / "c", vocabulary_size=5)
+    assert not (tmp_path / "c").exists()

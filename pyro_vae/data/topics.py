@@ -19,6 +19,8 @@ import torch
 from pyro_vae.documents import DocumentLength, WordCounts
 from pyro_vae.validation import check_positive_int, check_seed
 
+from ..errors import ConfigError
+
 
 @dataclass
 class TopicCorpus:
@@ -52,7 +54,7 @@ def topic_corpus(n_train: int = 4000, n_test: int = 1000, vocab_size: int = 1000
                         ("document_concentration", document_concentration),
                         ("median_length", median_length), ("length_spread", length_spread)):
         if not (isinstance(value, (int, float)) and value > 0):
-            raise ValueError(f"topic_corpus: {name} must be a positive number, got {value!r}")
+            raise ConfigError(f"topic_corpus: {name} must be a positive number, got {value!r}")
     check_seed(seed)
     length = DocumentLength(torch.log(torch.tensor(float(median_length))), torch.tensor(float(length_spread)))
     # drawn on the CPU from the CPU generator alone: the same corpus on every device
