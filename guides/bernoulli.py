@@ -53,7 +53,7 @@ class BernoulliBits(AmortisedGuide):
 
     def __init__(self, input_dim: int, bits: int, hidden: Sequence[int] = (), frequencies: bool = False):
         check_positive_int("bits", bits)
-        super().__init__(Bernoulli(), mlp(input_dim, bits, tuple(hidden)),
+        super().__init__(Bernoulli(), mlp(input_dim, bits, hidden),
                          term_frequencies if frequencies else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

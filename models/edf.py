@@ -8,6 +8,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from pyro_vae.errors import ConfigError
 from pyro_vae.families import Family
 from pyro_vae.networks import mlp
 from pyro_vae.validation import check_positive_int
@@ -30,9 +31,11 @@ class EDFVAE(ExponentialFamilyVAE):
     def __init__(self, observation: Family, data_dim: int, latent_dim: int, hidden: Sequence[int] = ()):
         check_positive_int("data_dim", data_dim)
         check_positive_int("latent_dim", latent_dim)
+        if not isinstance(observation, Family):
+            raise ConfigError(f"observation must be a family instance such as Bernoulli(), got {observation!r}")
         observation.edf()  # a clear error for a family outside seed 003's Table 1
         prior = dist.Normal(torch.zeros(latent_dim), torch.ones(latent_dim)).to_event(1)
-        super().__init__(prior, mlp(latent_dim, data_dim, tuple(hidden)), observation)
+        super().__init__(prior, mlp(latent_dim, data_dim, hidden), observation)
         self.latent_dim = latent_dim
 
     @property

@@ -15,6 +15,7 @@ import json
 import os
 import pathlib
 import platform
+import shutil
 import sys
 import textwrap
 from typing import NoReturn
@@ -179,14 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def list_table() -> str:
-    """The experiments as an aligned text table: name, summary, profiles."""
-    rows = [("NAME", "SUMMARY", "PROFILES")]
-    for name in experiments.EXPERIMENTS:
-        module = experiments.get_experiment(name)
-        rows.append((name, module.SUMMARY, ", ".join(module.PROFILES)))
-    widths = [max(len(row[i]) for row in rows) for i in range(2)]
-    return "\n".join(f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}".rstrip() for a, b, c in rows)
+def list_table(width: int | None = None) -> str:
+    """The experiments, one block each: the name and its profiles, then the summary wrapped to
+    ``width`` columns (the terminal's by default) and indented."""
+    width = width or shutil.get_terminal_size().columns
+    modules = {name: experiments.get_experiment(name) for name in experiments.EXPERIMENTS}
+    column = max(len(name) for name in [*modules, "NAME"])
+    blocks = [f"{'NAME':<{column}}  PROFILES"]
+    for name, module in modules.items():
+        summary = textwrap.fill(module.SUMMARY, width=max(width - 1, 40), initial_indent="    ",
+                                subsequent_indent="    ")
+        blocks.append(f"{name:<{column}}  {', '.join(module.PROFILES)}\n{summary}")
+    return "\n".join(blocks)
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -317,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (pyro-vae list | head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 0
 
 

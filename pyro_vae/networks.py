@@ -25,6 +25,8 @@ def mlp(
     for name, value in (("in_features", in_features), ("out_features", out_features)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"mlp: {name} must be a positive int, got {value!r}")
+    if not isinstance(hidden, Sequence):
+        raise ConfigError(f"mlp: hidden must be a sequence of layer widths, e.g. (64, 64) or (64,), got {hidden!r}")
     if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
         raise ConfigError(f"mlp: hidden sizes must be positive ints, got {tuple(hidden)!r}")
     sizes = [in_features, *hidden, out_features]

@@ -141,11 +141,21 @@ def test_an_empty_out_folder_is_accepted(fake, tmp_path):
 def test_list_names_every_registered_experiment(fake, capsys, monkeypatch):
     monkeypatch.setattr(experiments, "EXPERIMENTS", {"fake": "fake_experiment", "fake2": "fake_experiment"})
     assert main(["list"]) == 0
-    out = capsys.readouterr().out
-    lines = out.splitlines()
-    assert lines[0].split() == ["NAME", "SUMMARY", "PROFILES"]
-    assert [line.split()[0] for line in lines[1:]] == ["fake", "fake2"]
-    assert all(fake.SUMMARY in line and line.endswith("smoke, default, paper") for line in lines[1:])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["NAME", "PROFILES"]
+    names = [line for line in lines[1:] if not line.startswith(" ")]
+    assert [line.split()[0] for line in names] == ["fake", "fake2"]
+    assert all(line.endswith("smoke, default, paper") for line in names)
+    summary = " ".join(line.strip() for line in lines[2:lines.index(names[1])])
+    assert summary == " ".join(fake.SUMMARY.split())
+
+
+def test_list_wraps_the_summaries_to_the_terminal(monkeypatch):
+    from pyro_vae.cli import list_table
+
+    assert all(len(line) <= 79 for line in list_table(width=80).splitlines())
+    for name in experiments.EXPERIMENTS:
+        assert " ".join(experiments.get_experiment(name).SUMMARY.split()) in " ".join(list_table(80).split())
 
 
 @pytest.mark.skipif(importlib.util.find_spec("pyro_vae.experiments.gmm") is None, reason="gmm not written yet")

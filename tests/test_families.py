@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 from pyro_vae.guides import FactorisedBernoulli
-from pyro_vae.models import TextVAE
+from pyro_vae.models import EDFVAE, VAE1, TextVAE
 from torch import nn
 
 from pyro_vae.edf import GaussianEDF
@@ -621,6 +621,9 @@ def test_mlp_rejects_bad_sizes(kwargs, match):
     lambda: FactorisedBernoulli(2, 0),
     lambda: TextVAE(10, 2, depth=-1),
     lambda: GaussianEDF(dispersion=0.0),
+    lambda: EDFVAE(Bernoulli, 10, 2),  # the class, not an instance
+    lambda: VAE1(10, 2, hidden=50),  # a width, not a sequence of widths
+    lambda: FactorisedBernoulli(2, 2, hidden=64),
 ])
 def test_bad_constructor_arguments_are_user_facing_errors(build):
     """``except PyroVAEError`` catches every mistake a user can make in building a pair."""

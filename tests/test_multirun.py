@@ -68,6 +68,13 @@ def test_default_workers_is_bounded_by_runs_and_cpus():
     assert 1 <= multirun.default_workers(64) <= 64
 
 
+def test_the_reported_workers_are_the_processes_started(monkeypatch):
+    """More workers than runs start one process per run, and the results say so."""
+    started = []
+    monkeypatch.setattr(multirun, "run_tasks", lambda task, args, seeds, workers, *rest: started.append(workers) or [])
+    assert multirun.run_on_device(abs, [1, 2], [0, 1], workers=5)[0] == 2 == started[0]
+
+
 def test_a_run_in_a_worker_equals_the_same_run_here():
     """The per-seed task gives the same numbers to the last bit, whichever process runs it."""
     config = linear_vae.PROFILES["smoke"]

@@ -115,7 +115,7 @@ def run_on_device(task: Callable[[A], T], arguments: Sequence[A], seeds: Sequenc
     if device != "cpu":
         with torch.device(device):
             return 1, run_tasks(task, arguments, seeds, 1, progress, desc)
-    workers = workers or default_workers(len(arguments))
+    workers = min(workers or default_workers(len(arguments)), max(len(arguments), 1))  # the processes started
     return workers, run_tasks(task, arguments, seeds, workers, progress, desc)
 
 
