@@ -65,27 +65,37 @@ class Family(nn.Module):
     name = "family"
 
     def distribution(self, eta: torch.Tensor) -> dist.TorchDistribution:
+        """``p(x | η)`` for the predictor η a network outputs, as a Pyro distribution with
+        ``event_dim = 1`` (for ``pyro.sample`` sites)."""
         raise NotImplementedError
 
     def natural_parameter(self, eta: torch.Tensor) -> torch.Tensor:
+        """θ(η): the predictor itself, except for the Gaussian (θ = η / σ²)."""
         return eta
 
     def sufficient_statistic(self, x: torch.Tensor) -> torch.Tensor:
+        """ν(x) of seed 000 eq. 4a: x by default; (x, x²) for the heteroscedastic Gaussian, one-hot
+        or bits for the categorical and binary-code latents."""
         return x
 
     def log_base_measure(self, x: torch.Tensor) -> torch.Tensor:
+        """log h(x), summed over the event dimension."""
         raise NotImplementedError
 
     def log_partition(self, theta: torch.Tensor) -> torch.Tensor:
+        """A(θ), summed over the event dimension."""
         raise NotImplementedError
 
     def mean(self, theta: torch.Tensor) -> torch.Tensor:
+        """E[ν(x)] = ∇A(θ), element-wise (F′ of seed 003 Table 1)."""
         raise NotImplementedError
 
     def variance(self, theta: torch.Tensor) -> torch.Tensor:
+        """Var[ν(x)] per coordinate, the diagonal of ∇²A(θ) (F″ of seed 003 Table 1)."""
         raise NotImplementedError
 
     def canonical_activation(self, eta: torch.Tensor) -> torch.Tensor:
+        """The mean as a function of the predictor, ``mean(natural_parameter(η))`` (seed 003 Example 1)."""
         return self.mean(self.natural_parameter(eta))
 
     def log_prob(self, x: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
