@@ -175,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--out",
         metavar="FILE",
-        help="also write the rows, with the settings and versions, to this JSON file",
+        help="also write the rows, with the settings and versions, to this new JSON file (an existing "
+        "file is refused before any timing, not overwritten)",
     )
     return parser
 
@@ -299,6 +300,15 @@ def _check_new_file(out: pathlib.Path) -> None:
         raise UsageError(f"--out: cannot create {str(out)!r}: {str(folder)!r} is not a writable folder")
 
 
+def _print_to_a_reader_that_may_leave(text: str) -> None:
+    """Print; a reader that closes the pipe early (``pyro-vae list | head``) ends the output
+    quietly instead of with a traceback."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+
+
 def _error(message: str) -> int:
     print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
     return 2
@@ -310,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         retain_freed_memory()
         if args.command == "list":
-            print(list_table())
+            _print_to_a_reader_that_may_leave(list_table())
         elif args.command == "bench":
             cmd_bench(args)
         else:
@@ -322,9 +332,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # the reader went away (pyro-vae list | head): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
     return 0
 
 

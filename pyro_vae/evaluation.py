@@ -72,7 +72,7 @@ def _mean_and_se(per_point: torch.Tensor) -> tuple[float, float]:
     return per_point.mean().item(), se
 
 
-def _check_inputs(model, guide, x, **counts) -> None:
+def check_inputs(model, guide, x, **counts) -> None:
     """The data checks of :func:`~pyro_vae.fit` (a finite float tensor of rows in the model's
     support, of the dtype of the parameters) and positive sample counts, before any estimate."""
     check_data(model, x)
@@ -83,7 +83,7 @@ def _check_inputs(model, guide, x, **counts) -> None:
 
 def elbo_per_point(model, guide, x, num_samples: int = 100, exact: bool | None = None):
     """Per-data-point ELBO; for Monte-Carlo also the per-point particle variance of the mean."""
-    _check_inputs(model, guide, x, num_samples=num_samples)
+    check_inputs(model, guide, x, num_samples=num_samples)
     if exact is None:
         exact = latent_is_enumerable(guide, x)
     with torch.no_grad():
@@ -122,7 +122,7 @@ def log_likelihood_per_point(
     tensor within ``MAX_CHUNK_ELEMENTS``, so memory stays bounded for any K and any number of
     points (K = 5000 on 10 000 MNIST-sized points included), on CPU and CUDA alike.
     """
-    _check_inputs(model, guide, x, num_samples=num_samples, chunk_size=chunk_size)
+    check_inputs(model, guide, x, num_samples=num_samples, chunk_size=chunk_size)
     if exact is None:
         exact = _likelihood_is_exact(model, x)
     with torch.no_grad():
@@ -159,6 +159,7 @@ def log_likelihood(
     model, x, *, guide=None, num_samples: int = 1000, chunk_size: int = 100, exact: bool | None = None
 ) -> Estimate:
     """``L(θ) = mean_x log p_θ(x)``; the standard error is that of the mean over data points."""
+    check_inputs(model, guide, x, num_samples=num_samples, chunk_size=chunk_size)
     if exact is None:
         exact = _likelihood_is_exact(model, x)
     per_point = log_likelihood_per_point(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyro.distributions as dist
 import torch
 from pyro import poutine
 from pyro.poutine.util import site_is_subsample
@@ -55,14 +56,15 @@ def check_pair(model, guide, x: torch.Tensor) -> None:
             f"{_first_line(e)}"
         ) from e
 
-    observed_in_model, observed_in_guide = _observed_sites(model_trace), _observed_sites(guide_trace)
+    observed_in_model = _observed_sites(model_trace, factors=True)
+    observed_in_guide = _observed_sites(guide_trace, factors=False)
     if observed_in_guide:
         swapped = "; were model and guide swapped? fit(model, guide, x, ...)" if not observed_in_model else ""
         raise PairingError(f"guide {g} observes {observed_in_guide}, but a guide samples only latent sites "
                            f"(paired with model {m}){swapped}")
     if not observed_in_model:
         raise PairingError(f"model {m} observes no site: it must score the data, "
-                           "e.g. pyro.sample('x', likelihood, obs=x)")
+                           "e.g. pyro.sample('x', likelihood, obs=x) or pyro.factor")
     in_model, in_guide = latent_sites(model_trace), latent_sites(guide_trace)
     missing = sorted(set(in_model) - set(in_guide))
     extra = sorted(set(in_guide) - set(in_model))
@@ -94,16 +96,19 @@ def check_pair(model, guide, x: torch.Tensor) -> None:
                            f"samples: {_first_line(e)}") from e
 
 
-def _observed_sites(trace) -> list[str]:
+def _observed_sites(trace, factors: bool) -> list[str]:
+    """The observed sample sites of a trace; ``pyro.factor``'s (a ``Unit`` distribution, which a
+    guide may hold, e.g. for a Jacobian) only with ``factors``."""
     return sorted(name for name, site in trace.nodes.items()
-                  if site["type"] == "sample" and site["is_observed"] and not site_is_subsample(site))
+                  if site["type"] == "sample" and site["is_observed"] and not site_is_subsample(site)
+                  and (factors or not isinstance(site["fn"], dist.Unit)))
 
 
 def _first_line(error: Exception) -> str:
-    """The message of ``error`` without the trace-shape table Pyro appends; a first line that
-    only introduces the cause (Pyro's "Error while computing log_prob_sum at site 'x':") keeps
-    the line after it."""
+    """The message of ``error`` without the trace-shape table Pyro appends; Pyro's "Error while
+    computing log_prob_sum at site 'x':" keeps the line after it, which says why."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     if not lines:
         return type(error).__name__
-    return f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+    introduces = lines[0].startswith("Error while computing") and len(lines) > 1
+    return f"{lines[0]} {lines[1]}" if introduces else lines[0]

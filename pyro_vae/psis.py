@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError
-from .evaluation import latent_is_enumerable, rows_per_block
+from .evaluation import check_inputs, latent_is_enumerable, rows_per_block
 from .objectives.iwae import log_importance_weights
 from .validation import check_positive_int
 
@@ -68,8 +68,7 @@ def psis_khat(model, guide, x: torch.Tensor, num_samples: int = 1000, chunk_size
     check_positive_int("psis_khat: chunk_size", chunk_size)
     if num_samples < 10:
         raise ConfigError(f"psis_khat: num_samples must be at least 10 for a Pareto fit, got {num_samples}")
-    if x.shape[0] == 0:
-        return torch.zeros(0, dtype=torch.float64)
+    check_inputs(model, guide, x)
     if latent_is_enumerable(guide, x):
         raise ConfigError("psis_khat: the guide's latent is discrete with few values, so the weights take only "
                           "a few values and have no tail to fit; the log-likelihood of such a model is exact "

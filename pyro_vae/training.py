@@ -106,8 +106,8 @@ def _library_code(fn) -> bool:
 
 
 def _frozen_parameters(freeze, model, guide) -> list[nn.Parameter]:
-    """The parameters of the modules in ``freeze``, each a part of ``model`` or ``guide`` (when
-    either is a module; a plain function's modules cannot be told)."""
+    """The parameters of the modules in ``freeze``, each a part of ``model`` or ``guide`` (checked
+    when both are modules; the modules a plain function uses cannot be told)."""
     pair = [fn for fn in (model, guide) if isinstance(fn, nn.Module)]
     frozen = []
     for item in freeze:
@@ -166,9 +166,10 @@ def fit(
         score-function sites.
     :param seed: seeds Pyro, torch and the mini-batch order.
     :param device: moves model, guide and data there ("cpu", "cuda").
-    :param freeze: modules whose parameters stay fixed (seed 000 §4.1 pre-trains the encoder
-        with ``freeze=[model]``).
-    :param evaluate_every: call ``evaluate()`` every this many steps (and at the end);
+    :param freeze: a list of modules, parts of the model or the guide, whose parameters stay
+        fixed (seed 000 §4.1 pre-trains the encoder with ``freeze=[model]``).
+    :param evaluate_every: call ``evaluate()`` every this many steps (and at the end); the two
+        come together;
         its dict is stored in ``History.evaluations`` with the step. Each call draws from a
         stream of its own (:func:`pyro_vae.rng.evaluation_stream`), so as long as ``evaluate``
         changes no parameter, a run takes the same steps with any ``evaluate_every`` or none.

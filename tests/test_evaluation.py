@@ -20,6 +20,7 @@ from pyro_vae.guides import AmortisedGuide, ExactPosterior
 from pyro_vae.models import ExponentialFamilyVAE, GaussianMixture
 from torch import nn
 
+from pyro_vae.errors import DataError
 from pyro_vae.evaluation import (
     approximation_error,
     elbo,
@@ -305,3 +306,11 @@ def test_an_estimate_formats_as_its_value():
 
     estimate = Estimate(-3.14159, 0.01, False)
     assert f"{estimate:.2f}" == "-3.14" and f"{estimate}" == str(estimate) and float(estimate) == -3.14159
+
+
+def test_a_sampled_log_likelihood_checks_x_before_running_the_model(pair):
+    model, guide, x = pair
+    with pytest.raises(DataError, match="expected a torch.Tensor, got list"):
+        log_likelihood(model, x.tolist(), guide=guide)
+    with pytest.raises(DataError, match="at least one point"):
+        log_likelihood(model, x[:0], guide=guide)

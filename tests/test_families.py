@@ -11,7 +11,7 @@ import math
 
 import pytest
 import torch
-from pyro_vae.guides import FactorisedBernoulli
+from pyro_vae.guides import FactorisedBernoulli, SharedTrunkGaussian
 from pyro_vae.models import EDFVAE, VAE1, TextVAE
 from torch import nn
 
@@ -624,6 +624,8 @@ def test_mlp_rejects_bad_sizes(kwargs, match):
     lambda: EDFVAE(Bernoulli, 10, 2),  # the class, not an instance
     lambda: VAE1(10, 2, hidden=50),  # a width, not a sequence of widths
     lambda: FactorisedBernoulli(2, 2, hidden=64),
+    lambda: SharedTrunkGaussian(10, 2, hidden=64),
+    lambda: SharedTrunkGaussian(10, 2, hidden=(64, 0)),
 ])
 def test_bad_constructor_arguments_are_user_facing_errors(build):
     """``except PyroVAEError`` catches every mistake a user can make in building a pair."""

@@ -591,3 +591,21 @@ def test_freezing_a_part_of_the_guide_is_allowed(data):
     before = [p.detach().clone() for p in first.parameters()]
     fit(model, guide, data.x, "enum", steps=3, lr=0.1, freeze=[first])
     assert_same(list(first.parameters()), before)
+
+
+def test_factors_in_the_guide_are_not_observations(data):
+    """``pyro.factor`` in a guide (a Jacobian term, say) is allowed; a model may score the data
+    with ``pyro.factor`` alone."""
+    model, guide = make_pair(data)
+
+    def guide_with_factor(x):
+        pyro.factor("jacobian", torch.zeros(()), has_rsample=True)
+        return guide(x)
+
+    def model_by_factor(x):
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", model.prior)
+            pyro.factor("x", model.likelihood(z).log_prob(x))
+
+    fit(model, guide_with_factor, data.x, "enum", steps=2)
+    fit(model_by_factor, guide, data.x, "enum", steps=2)

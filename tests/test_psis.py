@@ -17,7 +17,7 @@ import torch
 from conftest import e1_pair
 
 from pyro_vae import evaluation
-from pyro_vae.errors import ConfigError
+from pyro_vae.errors import ConfigError, DataError
 from pyro_vae.psis import khat, psis_khat
 
 
@@ -78,8 +78,11 @@ def test_psis_khat_of_a_guide_narrower_than_the_posterior(monkeypatch, max_eleme
     assert_mean_near(k, 0.5)
 
 
-def test_psis_khat_of_no_rows_is_empty():
-    assert psis_khat(conjugate_model, posterior_guide(0.5), torch.zeros(0, 1)).shape == (0,)
+def test_psis_khat_checks_x_as_the_other_estimates_do():
+    with pytest.raises(DataError, match="at least one point"):
+        psis_khat(conjugate_model, posterior_guide(0.5), torch.zeros(0, 1))
+    with pytest.raises(DataError, match="non-finite"):
+        psis_khat(conjugate_model, posterior_guide(0.5), torch.full((3, 1), math.nan))
 
 
 def test_psis_khat_of_the_exact_posterior_is_minus_infinity():

@@ -126,7 +126,7 @@ def check_config(config: Config) -> None:
         raise ConfigError(f"bits must be positive ints, got {config.bits}")
     if not config.depths or any(isinstance(d, bool) or not isinstance(d, int) or d < 0 for d in config.depths):
         raise ConfigError(f"depths must be non-negative ints, got {config.depths}")
-    if not config.data and config.vocabulary_size != PROFILES[config.profile].vocabulary_size:
+    if not config.data and config.vocabulary_size != Config.vocabulary_size:
         raise ConfigError(f"--vocabulary-size {config.vocabulary_size} applies to a corpus read with --data; the "
                           f"built-in corpus has {config.corpus_vocab} words (its setting corpus_vocab)")
     _, train, _ = load_corpus(config)
