@@ -28,6 +28,7 @@ import pyro.distributions as dist
 import pytest
 import torch
 import torch.nn.functional as F
+from pyro import poutine
 from pyro.infer import SVI, Predictive, Trace_ELBO
 from pyro_vae.guides import DiagonalGaussian
 from pyro_vae.guides import LinearGaussian as LinearGaussianGuide
@@ -246,6 +247,22 @@ def test_fit_runs_and_check_pair_accepts_the_pair(kind):
     history = pyro_vae.fit(model, guide, x, steps=4, lr=1e-2, seed=0)
     assert history.steps == [1, 2, 3, 4]
     assert all(math.isfinite(v) for v in history.elbo)
+
+
+@pytest.mark.parametrize("kind", ["linear", "vae3"])
+def test_posterior_predictive_with_pyros_uncondition_draws_new_data(kind):
+    """The models observe x; ``poutine.uncondition`` (Pyro's idiom, as the README shows) makes
+    ``Predictive`` draw x ~ p(x | z) for z ~ q(z | x) instead of returning the data."""
+    model, guide = make_pair(kind, seed=2)
+    x = random_rows(13, 6)
+    pyro.set_rng_seed(0)
+    draws = Predictive(poutine.uncondition(model), guide=guide, num_samples=400)(x)
+    assert draws["x"].shape == (400, 6, D) and draws["z"].shape == (400, 6, H)
+    with torch.no_grad():
+        likelihood = model.likelihood(draws["z"])
+        standard = (draws["x"] - likelihood.mean) / likelihood.stddev
+    assert abs(standard.mean().item()) < 5 / math.sqrt(standard.numel())
+    assert abs(standard.std().item() - 1) < 0.05
 
 
 @pytest.mark.parametrize("kind", ["linear", "vae3"])
