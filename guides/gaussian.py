@@ -9,7 +9,7 @@ from torch import nn
 
 from pyro_vae.errors import ConfigError
 from pyro_vae.families import Gaussian, HeteroscedasticGaussian
-from pyro_vae.networks import Concatenate, mlp
+from pyro_vae.networks import Concatenate, check_hidden, mlp
 from pyro_vae.validation import check_positive_int
 
 from .amortised import AmortisedGuide
@@ -53,11 +53,9 @@ class SharedTrunkGaussian(AmortisedGuide):
                  scale: str = "log_variance"):
         check_positive_int("data_dim", data_dim)
         check_positive_int("latent_dim", latent_dim)
-        if not isinstance(hidden, Sequence) or not hidden:
-            raise ConfigError(f"SharedTrunkGaussian: hidden must be a sequence of at least one layer width, "
-                              f"e.g. (2000, 1000), got {hidden!r}")
-        if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
-            raise ConfigError(f"SharedTrunkGaussian: hidden sizes must be positive ints, got {tuple(hidden)!r}")
+        check_hidden(hidden, "SharedTrunkGaussian")
+        if not hidden:
+            raise ConfigError("SharedTrunkGaussian: hidden must name at least one layer")
         trunk = mlp(data_dim, hidden[-1], tuple(hidden[:-1]))
         heads = Concatenate(nn.Linear(hidden[-1], latent_dim), nn.Linear(hidden[-1], latent_dim))
         super().__init__(HeteroscedasticGaussian(scale), nn.Sequential(trunk, nn.ReLU(), heads))

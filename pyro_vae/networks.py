@@ -14,6 +14,15 @@ from torch import nn
 from .errors import ConfigError
 
 
+def check_hidden(hidden, where: str) -> None:
+    """Raise :class:`ConfigError` unless ``hidden`` is a sequence of positive layer widths."""
+    if not isinstance(hidden, Sequence):
+        raise ConfigError(f"{where}: hidden must be a sequence of layer widths, e.g. (64, 64) or (64,), "
+                          f"got {hidden!r}")
+    if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
+        raise ConfigError(f"{where}: hidden sizes must be positive ints, got {tuple(hidden)!r}")
+
+
 def mlp(
     in_features: int,
     out_features: int,
@@ -25,10 +34,7 @@ def mlp(
     for name, value in (("in_features", in_features), ("out_features", out_features)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"mlp: {name} must be a positive int, got {value!r}")
-    if not isinstance(hidden, Sequence):
-        raise ConfigError(f"mlp: hidden must be a sequence of layer widths, e.g. (64, 64) or (64,), got {hidden!r}")
-    if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
-        raise ConfigError(f"mlp: hidden sizes must be positive ints, got {tuple(hidden)!r}")
+    check_hidden(hidden, "mlp")
     sizes = [in_features, *hidden, out_features]
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
