@@ -62,10 +62,17 @@ class BernoulliBits(AmortisedGuide):
             return sample_bits("z", logits)
 
 
-def text_encoder(name: str, vocab_size: int, bits: int, hidden: int = 512) -> BernoulliBits:
-    """Encoder ``e1``, ``e2`` or ``e3`` of seed 000 §4.3 (see :data:`TEXT_ENCODERS`)."""
+def text_encoder(name: str, vocab_size: int, bits: int, hidden: int | None = None) -> BernoulliBits:
+    """Encoder ``e1``, ``e2`` or ``e3`` of seed 000 §4.3 (see :data:`TEXT_ENCODERS`).
+
+    ``hidden`` is the width of e2's two layers, 512 (the paper's) when None; the linear e1 and e3
+    refuse it.
+    """
     if name not in TEXT_ENCODERS:
         raise ConfigError(f"unknown text encoder {name!r}; expected one of {', '.join(TEXT_ENCODERS)}")
+    if hidden is not None and name != "e2":
+        raise ConfigError(f"text_encoder: hidden={hidden!r} has no layer to size: {name} is linear")
+    hidden = 512 if hidden is None else hidden
     if name == "e1":
         return BernoulliBits(vocab_size, bits)
     if name == "e2":

@@ -34,18 +34,22 @@ class TextVAE(PyroModule):
     :param vocab_size: K, the number of words.
     :param bits: m, the number of latent bits.
     :param depth: number of hidden ReLU layers of the decoder (0, 1, 2 in Table 2).
-    :param hidden: units per hidden layer (512 in the paper).
+    :param hidden: units per hidden layer; 512 (the paper's) when None. Only a decoder with
+        ``depth > 0`` has hidden layers, so ``depth=0`` with a width is refused.
     :param length: a fixed :class:`~pyro_vae.documents.DocumentLength`; learned when None.
     """
 
-    def __init__(self, vocab_size: int, bits: int, depth: int = 0, hidden: int = 512,
+    def __init__(self, vocab_size: int, bits: int, depth: int = 0, hidden: int | None = None,
                  length: DocumentLength | None = None):
         super().__init__(unique_name(self))
         check_positive_int("vocab_size", vocab_size)
         check_positive_int("bits", bits)
-        check_positive_int("hidden", hidden)
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
             raise ConfigError(f"depth must be a non-negative int, got {depth!r}")
+        if hidden is not None and depth == 0:
+            raise ConfigError(f"TextVAE: hidden={hidden!r} has no layer to size: depth=0 is the linear decoder")
+        hidden = 512 if hidden is None else hidden
+        check_positive_int("hidden", hidden)
         if length is not None and not isinstance(length, DocumentLength):
             raise TypeError(f"length must be a DocumentLength or None, got {type(length).__name__}")
         self.vocab_size, self.bits, self.depth = vocab_size, bits, depth

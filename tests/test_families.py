@@ -11,7 +11,7 @@ import math
 
 import pytest
 import torch
-from pyro_vae.guides import FactorisedBernoulli, SharedTrunkGaussian
+from pyro_vae.guides import FactorisedBernoulli, SharedTrunkGaussian, text_encoder
 from pyro_vae.models import EDFVAE, VAE1, TextVAE
 from torch import nn
 
@@ -620,6 +620,8 @@ def test_mlp_rejects_bad_sizes(kwargs, match):
     lambda: mlp(2, 3, (0,)),
     lambda: FactorisedBernoulli(2, 0),
     lambda: TextVAE(10, 2, depth=-1),
+    lambda: TextVAE(10, 2, depth=0, hidden=64),  # a linear decoder has no hidden layer
+    lambda: text_encoder("e1", 10, 2, hidden=64),
     lambda: GaussianEDF(dispersion=0.0),
     lambda: EDFVAE(Bernoulli, 10, 2),  # the class, not an instance
     lambda: VAE1(10, 2, hidden=50),  # a width, not a sequence of widths

@@ -94,7 +94,8 @@ def test_many_bits_are_not_enumerated():
 def test_e1_reads_counts_e2_e3_read_frequencies():
     torch.manual_seed(0)
     x = torch.poisson(torch.rand(4, VOCAB) * 3) + 1
-    e1, e2, e3 = (guides.text_encoder(name, VOCAB, BITS, hidden=5) for name in ("e1", "e2", "e3"))
+    e1, e2, e3 = guides.text_encoder("e1", VOCAB, BITS), guides.text_encoder("e2", VOCAB, BITS, hidden=5), \
+        guides.text_encoder("e3", VOCAB, BITS)
     linear = e1.encoder[0]
     assert torch.allclose(e1.predictor(x), x @ linear.weight.T + linear.bias)
     for freq in (e2, e3):

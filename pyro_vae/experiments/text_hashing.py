@@ -148,8 +148,8 @@ def train_cell(config: Config, cell: tuple[int, int, str]) -> dict:
     device = torch.get_default_device()
     train, test = train.to(device), test.to(device)
     length = DocumentLength.fit(train.sum(-1).cpu())
-    model = models.TextVAE(train.shape[1], bits, depth, config.hidden, length=length)
-    guide = guides.text_encoder(encoder, train.shape[1], bits, config.hidden)
+    model = models.TextVAE(train.shape[1], bits, depth, config.hidden if depth else None, length=length)
+    guide = guides.text_encoder(encoder, train.shape[1], bits, config.hidden if encoder == "e2" else None)
     per_epoch = -(-train.shape[0] // config.batch_size)
 
     def evaluate():
