@@ -6,6 +6,7 @@ import pyro.distributions as dist
 import torch
 from pyro import poutine
 from pyro.poutine.util import site_is_subsample
+from torch import nn
 
 from .errors import PairingError
 
@@ -45,7 +46,7 @@ def check_pair(model, guide, x: torch.Tensor) -> None:
     except Exception as e:  # the guide cannot even read the data: say which and why
         raise PairingError(
             f"guide {g} (paired with model {m}) failed on data of shape {tuple(x.shape)}: "
-            f"{_first_line(e)}"
+            f"{_first_line(e)}{_input_width_hint(guide, x)}"
         ) from e
     try:
         with poutine.block(), torch.no_grad():
@@ -94,6 +95,15 @@ def check_pair(model, guide, x: torch.Tensor) -> None:
     except Exception as e:
         raise PairingError(f"model {m} cannot score the data of shape {tuple(x.shape)} with the values guide {g} "
                            f"samples: {_first_line(e)}") from e
+
+
+def _input_width_hint(guide, x: torch.Tensor) -> str:
+    """Where the guide's first linear layer reads another width than x's rows have, say so."""
+    first = next((m for m in guide.modules() if isinstance(m, nn.Linear)), None) \
+        if isinstance(guide, nn.Module) else None
+    if first is None or x.dim() == 0 or first.in_features == x.shape[-1]:
+        return ""
+    return f" (its first linear layer expects {first.in_features} inputs per row, the data have {x.shape[-1]})"
 
 
 def _observed_sites(trace, factors: bool) -> list[str]:

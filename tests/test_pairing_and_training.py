@@ -121,6 +121,13 @@ def test_pairing_error_names_model_and_guide(data, case):
     assert guide._pyro_name in message, message
 
 
+def test_pairing_error_names_the_width_the_guide_reads(data):
+    model, _ = make_pair(data)
+    guide = MISMATCHES["encoder input_dim 3 for 2-d data"]()
+    with pytest.raises(PairingError, match="first linear layer expects 3 inputs per row, the data have 2"):
+        fit(model, guide, data.x, "elbo", steps=5)
+
+
 def test_mismatched_support_message_says_what_differs(data):
     model, _ = make_pair(data)
     guide = MISMATCHES["3 bits for 4 codes"]()
