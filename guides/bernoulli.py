@@ -71,8 +71,10 @@ def text_encoder(name: str, vocab_size: int, bits: int, hidden: int | None = Non
     if name not in TEXT_ENCODERS:
         raise ConfigError(f"unknown text encoder {name!r}; expected one of {', '.join(TEXT_ENCODERS)}")
     if hidden is not None and name != "e2":
-        raise ConfigError(f"text_encoder: hidden={hidden!r} has no layer to size: {name} is linear")
+        raise ConfigError(f"text_encoder: hidden={hidden!r} would be unused: {name} is linear "
+                          "(only e2 has hidden layers); leave hidden unset")
     hidden = 512 if hidden is None else hidden
+    check_positive_int("hidden", hidden)
     if name == "e1":
         return BernoulliBits(vocab_size, bits)
     if name == "e2":

@@ -47,7 +47,8 @@ class TextVAE(PyroModule):
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
             raise ConfigError(f"depth must be a non-negative int, got {depth!r}")
         if hidden is not None and depth == 0:
-            raise ConfigError(f"TextVAE: hidden={hidden!r} has no layer to size: depth=0 is the linear decoder")
+            raise ConfigError(f"TextVAE: hidden={hidden!r} would be unused: depth=0 is the linear decoder, "
+                              "which has no hidden layer; leave hidden unset or give depth >= 1")
         hidden = 512 if hidden is None else hidden
         check_positive_int("hidden", hidden)
         if length is not None and not isinstance(length, DocumentLength):

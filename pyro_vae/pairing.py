@@ -46,7 +46,7 @@ def check_pair(model, guide, x: torch.Tensor) -> None:
     except Exception as e:  # the guide cannot even read the data: say which and why
         raise PairingError(
             f"guide {g} (paired with model {m}) failed on data of shape {tuple(x.shape)}: "
-            f"{_first_line(e)}{_input_width_hint(guide, x)}"
+            f"{_first_line(e)}{_input_width_hint(guide, e, x)}"
         ) from e
     try:
         with poutine.block(), torch.no_grad():
@@ -97,13 +97,16 @@ def check_pair(model, guide, x: torch.Tensor) -> None:
                            f"samples: {_first_line(e)}") from e
 
 
-def _input_width_hint(guide, x: torch.Tensor) -> str:
-    """Where the guide's first linear layer reads another width than x's rows have, say so."""
-    first = next((m for m in guide.modules() if isinstance(m, nn.Linear)), None) \
-        if isinstance(guide, nn.Module) else None
-    if first is None or x.dim() == 0 or first.in_features == x.shape[-1]:
+def _input_width_hint(guide, error: Exception, x: torch.Tensor) -> str:
+    """For a matrix-shape error on rows of data, the width that the first linear layer of the
+    guide's ``encoder`` reads (an :class:`~pyro_vae.guides.AmortisedGuide`'s; other guides get none)."""
+    encoder = getattr(guide, "encoder", None)
+    if x.dim() != 2 or "mat1 and mat2" not in str(error) or not isinstance(encoder, nn.Module):
         return ""
-    return f" (its first linear layer expects {first.in_features} inputs per row, the data have {x.shape[-1]})"
+    first = next((m for m in encoder.modules() if isinstance(m, nn.Linear)), None)
+    if first is None or isinstance(first, nn.LazyLinear) or first.in_features == x.shape[-1]:
+        return ""
+    return f" (its encoder's first linear layer expects {first.in_features} inputs per row, the data have {x.shape[-1]})"
 
 
 def _observed_sites(trace, factors: bool) -> list[str]:

@@ -620,8 +620,7 @@ def test_mlp_rejects_bad_sizes(kwargs, match):
     lambda: mlp(2, 3, (0,)),
     lambda: FactorisedBernoulli(2, 0),
     lambda: TextVAE(10, 2, depth=-1),
-    lambda: TextVAE(10, 2, depth=0, hidden=64),  # a linear decoder has no hidden layer
-    lambda: text_encoder("e1", 10, 2, hidden=64),
+    lambda: text_encoder("e2", 10, 2, hidden=0),
     lambda: GaussianEDF(dispersion=0.0),
     lambda: EDFVAE(Bernoulli, 10, 2),  # the class, not an instance
     lambda: VAE1(10, 2, hidden=50),  # a width, not a sequence of widths
@@ -632,4 +631,14 @@ def test_mlp_rejects_bad_sizes(kwargs, match):
 def test_bad_constructor_arguments_are_user_facing_errors(build):
     """``except PyroVAEError`` catches every mistake a user can make in building a pair."""
     with pytest.raises(PyroVAEError):
+        build()
+
+
+@pytest.mark.parametrize("build", [
+    lambda: TextVAE(10, 2, depth=0, hidden=64),  # a linear decoder has no hidden layer
+    lambda: text_encoder("e1", 10, 2, hidden=64),
+    lambda: text_encoder("e3", 10, 2, hidden=64),
+])
+def test_a_width_without_a_hidden_layer_is_refused(build):
+    with pytest.raises(ConfigError, match="hidden=64 would be unused"):
         build()

@@ -124,8 +124,26 @@ def test_pairing_error_names_model_and_guide(data, case):
 def test_pairing_error_names_the_width_the_guide_reads(data):
     model, _ = make_pair(data)
     guide = MISMATCHES["encoder input_dim 3 for 2-d data"]()
-    with pytest.raises(PairingError, match="first linear layer expects 3 inputs per row, the data have 2"):
+    with pytest.raises(PairingError, match="encoder's first linear layer expects 3 inputs per row, the data have 2"):
         fit(model, guide, data.x, "elbo", steps=5)
+
+
+def test_the_width_hint_is_given_only_for_an_encoder_that_cannot_read_the_rows(data):
+    model, _ = make_pair(data)
+
+    class TwoLayers(nn.Module):  # no ``encoder``: its layers' order says nothing of what reads x
+        def __init__(self):
+            super().__init__()
+            self.head, self.body = nn.Linear(8, 2), nn.Linear(3, 8)
+
+        def forward(self, x):
+            logits = self.head(torch.relu(self.body(x)))
+            with pyro.plate("data", x.shape[0]):
+                return pyro.sample("z", dist.Categorical(logits=logits))
+
+    with pytest.raises(PairingError, match="mat1 and mat2") as err:
+        fit(model, TwoLayers(), data.x, "elbo", steps=5)
+    assert "first linear layer" not in str(err.value)
 
 
 def test_mismatched_support_message_says_what_differs(data):
