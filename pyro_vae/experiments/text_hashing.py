@@ -43,6 +43,7 @@ from pyro_vae.errors import ConfigError
 from pyro_vae.evaluation import elbo_per_point
 from pyro_vae.families import Multinomial
 from pyro_vae.results import Claim, Results
+from pyro_vae.validation import check_positive_int
 
 from .multirun import run_on_device
 from .tracking import fit_tracked
@@ -126,6 +127,10 @@ def check_config(config: Config) -> None:
         raise ConfigError(f"bits must be positive ints, got {config.bits}")
     if not config.depths or any(isinstance(d, bool) or not isinstance(d, int) or d < 0 for d in config.depths):
         raise ConfigError(f"depths must be non-negative ints, got {config.depths}")
+    check_positive_int("hidden", config.hidden)
+    if config.hidden != Config.hidden and max(config.depths) == 0 and "e2" not in config.encoders:
+        raise ConfigError(f"hidden={config.hidden} would be unused: it sizes the hidden layers of e2 and of decoders "
+                          f"with depth >= 1, and encoders {config.encoders} with depths {config.depths} have none")
     if not config.data and config.vocabulary_size != Config.vocabulary_size:
         raise ConfigError(f"--vocabulary-size {config.vocabulary_size} applies to a corpus read with --data; the "
                           f"built-in corpus has {config.corpus_vocab} words (its setting corpus_vocab)")
