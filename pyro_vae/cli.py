@@ -111,8 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="worker processes for independent runs (--runs) or setups (the cells of text-hashing, "
         "mle-init, latent-activity); 1 runs them one after another in this process. Every run has "
-        "one torch thread, so a seed gives the same numbers whatever N is (default: one per CPU, "
-        "at most one per run)",
+        "one torch thread, so a seed gives the same numbers whatever N is; 0 is one per CPU, at "
+        "most one per run (default: the profile's; 0 for default and paper, 1 for smoke). CPU only",
     )
     run.add_argument(
         "--resume",

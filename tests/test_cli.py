@@ -309,3 +309,65 @@ def test_an_interrupted_run_says_how_to_resume(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(experiments, "run_experiment", interrupted)
     assert main(["run", "vae3", "--runs", "3", "--out", str(out)]) == 130
     assert f"continue with the same options and --out {out} --resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, overrides, match", [
+    ("vae3", {"runs": 0}, "--runs must be a positive int, got 0"),
+    ("vae3", {"lr": -0.1}, "--lr must be a positive finite number, got -0.1"),
+    ("vae3", {"lr": float("nan")}, "--lr must be a positive finite number"),
+    ("vae3", {"lr": "0.1"}, "--lr must be a number, got '0.1'"),
+    ("vae3", {"runs": 2.0}, "--runs must be an int, got 2.0"),
+    ("vae1", {"data": ""}, "--data is empty; give a file or folder, or leave --data out"),
+    ("vae1", {"hidden": ()}, "--hidden must be a non-empty tuple"),
+    ("vae1", {"hidden": [50]}, r"--hidden must be a non-empty tuple, got \[50\]"),
+    ("vae1", {"hidden": (50, "50")}, r"--hidden\[1\] must be an int, got '50'"),
+    ("latent-activity", {"betas": (1.0, "2")}, r"--betas\[1\] must be a number, got '2'"),
+    ("latent-activity", {"betas": (1.0, 1.0)}, r"--betas lists an entry twice: \(1.0, 1.0\)"),
+    ("latent-activity", {"families": ()}, "--families must be a non-empty tuple"),
+    ("mle-init", {"latent_dims": (0,)}, r"--latent-dims\[0\] must be a positive int, got 0"),
+    ("mle-init", {"burn_in": -0.1}, "--burn-in must be a non-negative finite number"),
+    ("gmm", {"exact_guide_control": 1}, "--exact-guide-control must be a bool, got 1"),
+    ("gmm", {"objective": 3}, "--objective must be a str, got 3"),
+])
+def test_make_config_refuses_bad_overrides(name, overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        experiments.make_config(experiments.get_experiment(name), "smoke", **overrides)
+
+
+def test_make_config_keeps_what_zero_and_ints_mean():
+    vae3 = experiments.get_experiment("vae3")
+    assert experiments.make_config(vae3, "smoke", workers=0).workers == 0  # one per CPU
+    lr = experiments.make_config(vae3, "smoke", lr=1).lr
+    assert lr == 1.0 and isinstance(lr, float)  # an int for a float loses nothing
+    assert experiments.make_config(experiments.get_experiment("vae1"), "smoke", hidden=(8, 8)).hidden == (8, 8)
+    assert experiments.make_config(experiments.get_experiment("mle-init"), "smoke", burn_in=0).burn_in == 0.0
+    assert experiments.make_config(experiments.get_experiment("gmm"), "smoke", rbm_restarts=0).rbm_restarts == 0
+    text = experiments.make_config(experiments.get_experiment("text-hashing"), "smoke", depths=(0, 1), fine_epochs=0)
+    assert (text.depths, text.fine_epochs) == ((0, 1), 0)
+    with pytest.raises(ConfigError, match="--epochs must be a positive int"):
+        experiments.make_config(experiments.get_experiment("text-hashing"), "smoke", epochs=0)
+
+
+@pytest.mark.parametrize("name, overrides, match", [
+    ("gmm", {"objective": "disarm"}, r"unknown objective \['disarm'\]; known: enum, elbo, tracegraph, iwae"),
+    ("gmm", {"batch_size": 401}, "batch_size=401 exceeds the 400 training rows"),
+    ("linear-vae", {"runs": 1}, "linear-vae needs at least 2 runs"),
+    ("vae1", {"tail_evaluations": 4}, "tail_evaluations=4 averages the last evaluations, but epochs=3 .* gives 3"),
+    ("vae3", {"small_batch_size": 500}, "small_batch_size=500 exceeds the 400 training rows"),
+    ("mle-init", {"burn_in": 1.0}, r"burn_in must be a fraction of the steps in \[0, 1\), got 1.0"),
+    ("mle-init", {"architectures": ("affine", "deep")}, r"unknown architectures \['deep'\]; known: affine, relu-net"),
+    ("latent-activity", {"architectures": ("bogus",)}, r"unknown architectures \['bogus'\]"),
+    ("text-hashing", {"batch_size": 61}, "batch_size=61 exceeds the 60 training rows"),
+])
+def test_settings_that_cannot_work_are_refused_before_any_output(tmp_path, name, overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        experiments.run_experiment(name, "smoke", out=tmp_path / "out", **overrides)
+    assert not (tmp_path / "out").exists()
+
+
+def test_workers_on_a_gpu_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ConfigError, match="--workers 2 applies to runs on the CPU; on cuda the fits run one after"):
+        experiments.run_experiment("vae3", "smoke", out=tmp_path / "out", device="cuda", workers=2)
+    assert not (tmp_path / "out").exists()

@@ -98,7 +98,7 @@ def test_make_config_applies_overrides():
         ("gmm", {"runs": 3}, "has no setting --runs"),
         ("gmm", {"data": "x"}, "has no setting --data"),
         ("linear-vae", {"runs": 0}, "--runs must be a positive int"),
-        ("linear-vae", {"workers": -1}, "--workers must be a positive int"),
+        ("linear-vae", {"workers": -1}, "--workers must be a non-negative int"),
         ("vae1", {"data": 3}, "--data must be a str"),
     ],
 )

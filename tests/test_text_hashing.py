@@ -44,6 +44,10 @@ def test_runs_on_an_ldac_file_with_a_smaller_vocabulary(tmp_path):
                                             data=str(tmp_path / "corpus.dat"), vocabulary_size=12)
     assert results.settings["vocabulary"] == 12
     assert (results.settings["train_documents"], results.settings["test_documents"]) == (60, 20)
+    with pytest.raises(ConfigError, match="--vocabulary-size 50: the corpus .* has only 30 words"):
+        experiments.run_experiment("text-hashing", "smoke", out=tmp_path / "p", data=str(tmp_path / "corpus.dat"),
+                                   vocabulary_size=50)
+    assert not (tmp_path / "p").exists()
 
 
 def test_bad_settings_fail_before_any_output(tmp_path):
@@ -57,6 +61,7 @@ def test_bad_settings_fail_before_any_output(tmp_path):
     with pytest.raises(ConfigError, match=r"hidden=32 would be unused.*\('e1', 'e3'\) with depths \(0,\)"):
         text_hashing.check_config(linear_only)
     text_hashing.check_config(dataclasses.replace(linear_only, depths=(0, 1)))  # the depth-1 decoder uses it
+    text_hashing.check_config(dataclasses.replace(linear_only, hidden=16))  # the profile's own width: not given
     with pytest.raises(ConfigError, match="hidden"):
         text_hashing.check_config(dataclasses.replace(linear_only, hidden=0, depths=(1,)))
     with pytest.raises(ConfigError, match="has no setting --vocabulary-size"):

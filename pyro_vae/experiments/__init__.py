@@ -26,6 +26,7 @@ import dataclasses
 import datetime
 import importlib
 import json
+import math
 import pathlib
 import shutil
 import sys
@@ -36,7 +37,7 @@ from typing import Any
 from pyro_vae.checkpoint import setting_differences
 from pyro_vae.errors import ConfigError
 from pyro_vae.results import Results, write_results
-from pyro_vae.validation import check_device, check_positive_int, check_seed
+from pyro_vae.validation import check_device, check_seed
 
 from .tracking import CHECKPOINTS
 
@@ -83,26 +84,53 @@ def make_config(module: ModuleType, profile: str, seed: int | None = None, **ove
     """A copy of the experiment's configuration for ``profile``, with ``seed`` if given and
     with the ``overrides`` that are not None (e.g. ``runs=10``, ``data="..."``).
 
-    An override the experiment does not have, or of the wrong type, is a :class:`ConfigError`.
+    An override the experiment does not have, or of another type than the profile's value, is a
+    :class:`ConfigError`; so is a number that is not positive (zero is allowed for ``workers``,
+    "one per CPU", and for the settings in the module's optional ``ZERO_ALLOWED``), a float
+    that is not finite, an empty ``data``, and an empty tuple or one that repeats an entry (every
+    tuple but ``hidden``, the layer widths, lists setups).
     """
     if profile not in module.PROFILES:
         known = ", ".join(module.PROFILES)
         raise ConfigError(f"unknown profile {profile!r} for experiment {module.NAME!r}; known profiles: {known}")
     config = module.PROFILES[profile]
     changes = {key: value for key, value in overrides.items() if value is not None}
-    fields = {f.name: f for f in dataclasses.fields(config)}
+    fields = {f.name for f in dataclasses.fields(config)}
+    zero_allowed = {"workers", *getattr(module, "ZERO_ALLOWED", ())}
     for key, value in changes.items():
         option = "--" + key.replace("_", "-")
         if key not in fields:
             raise ConfigError(f"experiment {module.NAME!r} has no setting {option}")
-        expected = type(getattr(config, key))
-        if expected is int:
-            check_positive_int(option, value)
-        elif expected is not type(None) and not isinstance(value, expected):
-            raise ConfigError(f"{option} must be a {expected.__name__}, got {value!r}")
+        changes[key] = _checked_setting(option, value, getattr(config, key), key in zero_allowed, key != "hidden")
     if seed is not None:
         changes["seed"] = check_seed(seed)
     return dataclasses.replace(config, **changes)
+
+
+def _checked_setting(option: str, value, like, zero_allowed: bool, setups: bool):
+    """``value`` checked against the profile's value ``like``; an int for a float setting becomes a float."""
+    if isinstance(like, tuple):
+        if not isinstance(value, tuple) or not value:
+            raise ConfigError(f"{option} must be a non-empty tuple, got {value!r}")
+        if setups and len(set(value)) < len(value):
+            raise ConfigError(f"{option} lists an entry twice: {value!r}")
+        if like:
+            return tuple(_checked_setting(f"{option}[{i}]", v, like[0], zero_allowed, setups)
+                         for i, v in enumerate(value))
+        return value
+    if isinstance(like, bool) or isinstance(like, str) or like is None:
+        if like is not None and (isinstance(value, bool) != isinstance(like, bool) or not isinstance(value, type(like))):
+            raise ConfigError(f"{option} must be a {type(like).__name__}, got {value!r}")
+        if option == "--data" and not value:
+            raise ConfigError("--data is empty; give a file or folder, or leave --data out for the built-in data")
+        return value
+    number = int if isinstance(like, int) else float
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (number is int and not isinstance(value, int)):
+        raise ConfigError(f"{option} must be {'an int' if number is int else 'a number'}, got {value!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_allowed):
+        kind = "non-negative" if zero_allowed else "positive"
+        raise ConfigError(f"{option} must be a {kind} {'int' if number is int else 'finite number'}, got {value!r}")
+    return number(value)
 
 
 def default_out_dir(name: str, now: datetime.datetime | None = None) -> pathlib.Path:
@@ -163,6 +191,9 @@ def run_experiment(
     if hasattr(module, "check_config"):
         module.check_config(config)
     device = check_device(device)
+    if device != "cpu" and getattr(config, "workers", 0) > 1:
+        raise ConfigError(f"--workers {config.workers} applies to runs on the CPU; on {device} the fits run one "
+                          "after another in this process; leave --workers out")
     if resume:
         out_dir = resume_out_dir(module, out)
     else:

@@ -36,6 +36,8 @@ from pyro_vae.results import Claim, Results
 from pyro_vae.rng import evaluation_stream
 from pyro_vae.training import fit, fit_max_likelihood
 
+from .checks import check_batch_sizes, check_known
+
 NAME = "gmm"
 SUMMARY = (
     "seed 000 §4.1/B.1: 4-component Gaussian mixture, factorised 2-bit encoder; "
@@ -72,6 +74,8 @@ class Config:
     grid_size: int = 200
 
 
+ZERO_ALLOWED = ("rbm_restarts",)  # no random restarts: the RBM starts from the true centres only
+
 #: Seed 000 gives no sample sizes, step counts or learning rates for E1: ``paper`` is our long
 #: run (5× the data, 10× the steps), not settings read from the paper.
 PROFILES = {
@@ -82,6 +86,16 @@ PROFILES = {
     "paper": Config(profile="paper", n_train=50_000, n_eval=100_000, batch_size=2000,
                     pretrain_steps=10_000, joint_steps=30_000, evaluate_every=1000),
 }
+
+
+#: E1's code is one categorical site: DisARM needs Bernoulli sites, TraceMeanField_ELBO reparameterised ones.
+USABLE_OBJECTIVES = ("enum", "elbo", "tracegraph", "iwae")
+
+
+def check_config(config: Config) -> None:
+    """A usable objective and mini-batches within the data, before any output or fit."""
+    check_known("objective", (config.objective,), USABLE_OBJECTIVES)
+    check_batch_sizes(config.n_train, batch_size=config.batch_size)
 
 
 def best_rbm(centres, sigma, x, restarts: int) -> models.GaussianRBM:

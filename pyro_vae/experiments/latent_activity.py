@@ -35,7 +35,8 @@ from pyro_vae.initialisation import he_init
 from pyro_vae.results import Claim, Results
 from pyro_vae.training import fit
 
-from .glm_runs import build_pair, observation_family
+from .checks import check_batch_sizes, check_known
+from .glm_runs import ARCHITECTURES, build_pair, observation_family
 from .image_data import first_images, image_file
 from .multirun import run_on_device
 from .tracking import CHECKPOINTS, checkpoint_file
@@ -87,12 +88,15 @@ def load_images(config: Config, family: str) -> tuple[str, torch.Tensor]:
 
 
 def check_config(config: Config) -> None:
-    """Families known, β positive, the data readable, κ below d: before any output or training."""
+    """Families and architectures known, β positive, the data readable, κ below d: before any
+    output or training."""
     if not all(b > 0 for b in config.betas):
         raise ConfigError(f"betas must be positive, got {config.betas}")
+    check_known("architectures", config.architectures, ARCHITECTURES)
     for family in config.families:
         observation_family(family)
         _, x = load_images(config, family)
+        check_batch_sizes(x.shape[0], batch_size=config.batch_size)
         if config.latent_dim >= x.shape[1]:
             raise ConfigError(f"latent_dim={config.latent_dim} must be below the data dimension {x.shape[1]}")
 

@@ -18,10 +18,12 @@ import torch
 
 from pyro_vae import guides, models
 from pyro_vae.data import ppca_data
+from pyro_vae.errors import ConfigError
 from pyro_vae.evaluation import log_likelihood
 from pyro_vae.ppca import ppca_mle
 from pyro_vae.results import Claim, Results
 
+from .checks import check_batch_sizes
 from .entropy_runs import TRAINED_BY, entropy_figure, gap_summary, relative_gaps, track_rows, train_tracked
 from .multirun import run_config_seeds
 from .tracking import CHECKPOINTS, checkpoint_file
@@ -65,6 +67,15 @@ PROFILES = {
     "paper": Config(profile="paper", runs=10, num_particles=100, eval_samples=100, steps=20_000,
                     evaluate_every=500),
 }
+
+
+def check_config(config: Config) -> None:
+    """At least two runs (the fixed-σ claim compares its gap with the spread over runs) and
+    mini-batches within the data, before any output."""
+    if config.runs < 2:
+        raise ConfigError(f"--runs {config.runs}: linear-vae needs at least 2 runs; its fixed-σ claim compares "
+                          "the gap with the run-to-run standard deviation")
+    check_batch_sizes(config.n_train, batch_size=config.batch_size)
 
 
 def one_run(config: Config, seed: int, checkpoints: pathlib.Path | None = None) -> dict:

@@ -35,6 +35,7 @@ from pyro_vae.glm import glm_mle, glm_objective, remainder_bounds, taylor_object
 from pyro_vae.initialisation import he_init, mle_init
 from pyro_vae.results import Claim, Results
 
+from .checks import check_batch_sizes, check_known
 from .glm_runs import ARCHITECTURES, build_pair, load_data
 from .multirun import run_on_device
 from .tracking import CHECKPOINTS, checkpoint_file, fit_tracked, track_table
@@ -69,6 +70,8 @@ class Config:
     burn_in: float = 0.1  # fraction of the steps before "the ELBO stays above L̂" is checked
 
 
+ZERO_ALLOWED = ("burn_in",)  # check the ELBO from step 0
+
 PROFILES = {
     "smoke": Config(profile="smoke", workers=1, n_synthetic=300, n_train=200, steps=10, evaluate_every=5),
     "default": Config(),
@@ -80,11 +83,15 @@ PROFILES = {
 def check_config(config: Config) -> None:
     """Read the data once and check that every pair can be built and initialised, so that a
     bad ``--data`` fails before any output or training."""
+    check_known("architectures", config.architectures, ARCHITECTURES)
+    if not 0 <= config.burn_in < 1:
+        raise ConfigError(f"burn_in must be a fraction of the steps in [0, 1), got {config.burn_in}")
     unknown = set(config.initialisations) - set(INITIALISATIONS)
     if unknown or not {"MLE-B", "Bench"} <= set(config.initialisations):
         raise ConfigError(f"initialisations must include 'MLE-B' and 'Bench' and come from {list(INITIALISATIONS)}, "
                           f"got {config.initialisations}")
     _, train, _ = load_data(config, binary=True)
+    check_batch_sizes(train.shape[0], batch_size=config.batch_size)
     d = train.shape[1]
     if max(config.latent_dims) >= d:
         raise ConfigError(f"latent dimensions {config.latent_dims} must be below the data dimension {d}")

@@ -20,6 +20,7 @@ from pyro_vae import guides, models
 from pyro_vae.data import pca_ring
 from pyro_vae.results import Claim, Results
 
+from .checks import check_batch_sizes, check_tail
 from .entropy_runs import TRAINED_BY, entropy_figure, gap_summary, relative_gaps, track_rows, train_tracked
 from .multirun import run_config_seeds
 from .tracking import CHECKPOINTS, checkpoint_file
@@ -65,6 +66,12 @@ PROFILES = {
     "paper": Config(profile="paper", runs=100, num_particles=100, eval_samples=100, epochs=4000,
                     evaluate_every_epochs=20, tail_evaluations=50),
 }
+
+
+def check_config(config: Config) -> None:
+    """Mini-batches within the data and enough evaluations for the tail, before any output."""
+    check_tail(config)
+    check_batch_sizes(config.n_train, batch_size=config.batch_size, small_batch_size=config.small_batch_size)
 
 
 def settings(config: Config) -> dict[str, tuple[int, float]]:

@@ -1,0 +1,32 @@
+"""Checks of experiment settings that need more than their types (see ``make_config``), shared
+by the experiments' ``check_config``: they run before any output or training."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pyro_vae.errors import ConfigError
+
+
+def check_known(option: str, values: Iterable[str], known: Iterable[str]) -> None:
+    """Every entry of ``values`` is one of ``known``."""
+    known = list(known)
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise ConfigError(f"unknown {option} {unknown}; known: {', '.join(known)}")
+
+
+def check_batch_sizes(rows: int, **batch_sizes: int) -> None:
+    """Each mini-batch fits in the ``rows`` training rows."""
+    for option, size in batch_sizes.items():
+        if size > rows:
+            raise ConfigError(f"{option}={size} exceeds the {rows} training rows")
+
+
+def check_tail(config) -> None:
+    """``tail_evaluations`` evaluations follow step 0 (one every ``evaluate_every_epochs``)."""
+    after_start = config.epochs // config.evaluate_every_epochs
+    if config.tail_evaluations > after_start:
+        raise ConfigError(f"tail_evaluations={config.tail_evaluations} averages the last evaluations, but "
+                          f"epochs={config.epochs} with evaluate_every_epochs={config.evaluate_every_epochs} "
+                          f"gives {after_start} after step 0")
