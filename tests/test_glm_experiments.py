@@ -87,6 +87,13 @@ def test_frey_data_for_mle_init(tmp_path):
     description, train, test = glm_runs.load_data(config, binary=True)
     assert (train.shape, test.shape) == ((1316, 560), (649, 560))
     assert set(torch.unique(train).tolist()) <= {0.0, 1.0} and "binarised" in description
+    with pytest.raises(ConfigError, match="n_synthetic, data_dim apply only to the built-in data and would be "
+                                          "unused with --data"):
+        experiments.run_experiment("mle-init", "smoke", out=tmp_path / "o", data=str(tmp_path), n_synthetic=50,
+                                   data_dim=30)
+    with pytest.raises(ConfigError, match="n_images applies only to --data and would be unused with the built-in"):
+        experiments.run_experiment("mle-init", "smoke", out=tmp_path / "o", n_images=50)
+    assert not (tmp_path / "o").exists()
 
 
 def test_settings_are_checked_before_training(tmp_path):

@@ -30,3 +30,18 @@ def check_tail(config) -> None:
         raise ConfigError(f"tail_evaluations={config.tail_evaluations} averages the last evaluations, but "
                           f"epochs={config.epochs} with evaluate_every_epochs={config.evaluate_every_epochs} "
                           f"gives {after_start} after step 0")
+
+
+def given(config, profiles: dict, setting: str) -> bool:
+    """Whether ``setting`` differs from its profile's value, that is, the user set it."""
+    return getattr(config, setting) != getattr(profiles.get(config.profile, type(config)()), setting)
+
+
+def check_data_source(config, profiles: dict, built_in_only: tuple[str, ...] = (),
+                      data_only: tuple[str, ...] = ()) -> None:
+    """A setting the user gave for the built-in data is refused with ``--data``, and the reverse."""
+    unused = [s for s in (built_in_only if config.data else data_only) if given(config, profiles, s)]
+    if unused:
+        source, other = ("the built-in data", "--data") if config.data else ("--data", "the built-in data")
+        raise ConfigError(f"{', '.join(unused)} {'apply' if len(unused) > 1 else 'applies'} only to {source} "
+                          f"and would be unused with {other}")

@@ -35,7 +35,7 @@ from pyro_vae.initialisation import he_init
 from pyro_vae.results import Claim, Results
 from pyro_vae.training import fit
 
-from .checks import check_batch_sizes, check_known
+from .checks import check_batch_sizes, check_data_source, check_known
 from .glm_runs import ARCHITECTURES, build_pair, observation_family
 from .image_data import first_images, image_file
 from .multirun import run_on_device
@@ -93,6 +93,7 @@ def check_config(config: Config) -> None:
     if not all(b > 0 for b in config.betas):
         raise ConfigError(f"betas must be positive, got {config.betas}")
     check_known("architectures", config.architectures, ARCHITECTURES)
+    check_data_source(config, PROFILES, built_in_only=("image_size",))
     for family in config.families:
         observation_family(family)
         _, x = load_images(config, family)
