@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="independent runs (seeds seed, seed+1, ...) whose median and interquartile range "
-        "are reported; for experiments that repeat runs (default: the profile's)",
+        "are reported; for experiments that repeat runs; linear-vae needs at least 2 (default: "
+        "the profile's)",
     )
     run.add_argument(
         "--workers",
@@ -111,8 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="worker processes for independent runs (--runs) or setups (the cells of text-hashing, "
         "mle-init, latent-activity); 1 runs them one after another in this process. Every run has "
-        "one torch thread, so a seed gives the same numbers whatever N is; 0 is one per CPU, at "
-        "most one per run (default: the profile's; 0 for default and paper, 1 for smoke). CPU only",
+        "one torch thread, so a seed gives the same numbers whatever N is; 0 is one per CPU. Never "
+        "more than the runs or setups (default: the profile's; 0 for default and paper, 1 for "
+        "smoke). On a GPU the fits run one after another, so more than 1 is refused",
     )
     run.add_argument(
         "--resume",

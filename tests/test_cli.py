@@ -313,21 +313,24 @@ def test_an_interrupted_run_says_how_to_resume(capsys, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name, overrides, match", [
     ("vae3", {"runs": 0}, "--runs must be a positive int, got 0"),
-    ("vae3", {"lr": -0.1}, "--lr must be a positive finite number, got -0.1"),
-    ("vae3", {"lr": float("nan")}, "--lr must be a positive finite number"),
-    ("vae3", {"lr": "0.1"}, "--lr must be a number, got '0.1'"),
+    ("vae3", {"lr": -0.1}, "^lr must be a positive finite number, got -0.1"),
+    ("vae3", {"lr": float("nan")}, "^lr must be a positive finite number"),
+    ("vae3", {"lr": "0.1"}, "^lr must be a number, got '0.1'"),
     ("vae3", {"runs": 2.0}, "--runs must be an int, got 2.0"),
     ("vae1", {"data": ""}, "--data is empty; give a file or folder, or leave --data out"),
-    ("vae1", {"hidden": ()}, "--hidden must be a non-empty tuple"),
-    ("vae1", {"hidden": [50]}, r"--hidden must be a non-empty tuple, got \[50\]"),
-    ("vae1", {"hidden": (50, "50")}, r"--hidden\[1\] must be an int, got '50'"),
-    ("latent-activity", {"betas": (1.0, "2")}, r"--betas\[1\] must be a number, got '2'"),
-    ("latent-activity", {"betas": (1.0, 1.0)}, r"--betas lists an entry twice: \(1.0, 1.0\)"),
-    ("latent-activity", {"families": ()}, "--families must be a non-empty tuple"),
-    ("mle-init", {"latent_dims": (0,)}, r"--latent-dims\[0\] must be a positive int, got 0"),
-    ("mle-init", {"burn_in": -0.1}, "--burn-in must be a non-negative finite number"),
-    ("gmm", {"exact_guide_control": 1}, "--exact-guide-control must be a bool, got 1"),
-    ("gmm", {"objective": 3}, "--objective must be a str, got 3"),
+    ("vae1", {"hidden": ()}, "^hidden must be a non-empty tuple"),
+    ("vae1", {"hidden": [50]}, r"^hidden must be a non-empty tuple, got \[50\]"),
+    ("vae1", {"hidden": (50, "50")}, r"^hidden\[1\] must be an int, got '50'"),
+    ("latent-activity", {"betas": (1.0, "2")}, r"^betas\[1\] must be a number, got '2'"),
+    ("latent-activity", {"betas": (1.0, 1.0)}, r"^betas lists an entry twice: \(1.0, 1.0\)"),
+    ("latent-activity", {"families": ()}, "^families must be a non-empty tuple"),
+    ("mle-init", {"latent_dims": (0,)}, r"^latent_dims\[0\] must be a positive int, got 0"),
+    ("mle-init", {"burn_in": -0.1}, "^burn_in must be a non-negative finite number"),
+    ("gmm", {"exact_guide_control": 1}, "^exact_guide_control must be a bool, got 1"),
+    ("gmm", {"objective": 3}, "^objective must be a str, got 3"),
+    ("latent-activity", {"betas": ([1.0],)}, r"^betas\[0\] must be a number, got \[1.0\]"),
+    ("latent-activity", {"betas": (10**400,)}, r"^betas\[0\] must be a positive finite number"),
+    ("vae1", {"runs": 0}, "^--runs must be a positive int, got 0"),
 ])
 def test_make_config_refuses_bad_overrides(name, overrides, match):
     with pytest.raises(ConfigError, match=match):
@@ -342,22 +345,25 @@ def test_make_config_keeps_what_zero_and_ints_mean():
     assert experiments.make_config(experiments.get_experiment("vae1"), "smoke", hidden=(8, 8)).hidden == (8, 8)
     assert experiments.make_config(experiments.get_experiment("mle-init"), "smoke", burn_in=0).burn_in == 0.0
     assert experiments.make_config(experiments.get_experiment("gmm"), "smoke", rbm_restarts=0).rbm_restarts == 0
+    vae1 = experiments.get_experiment("vae1")
+    tail = experiments.make_config(vae1, "smoke", epochs=5, evaluate_every_epochs=2, tail_evaluations=3)
+    vae1.check_config(tail)  # evaluations at epochs 2, 4 and 5 (the end)
     text = experiments.make_config(experiments.get_experiment("text-hashing"), "smoke", depths=(0, 1), fine_epochs=0)
     assert (text.depths, text.fine_epochs) == ((0, 1), 0)
-    with pytest.raises(ConfigError, match="--epochs must be a positive int"):
+    with pytest.raises(ConfigError, match="^epochs must be a positive int"):
         experiments.make_config(experiments.get_experiment("text-hashing"), "smoke", epochs=0)
 
 
 @pytest.mark.parametrize("name, overrides, match", [
-    ("gmm", {"objective": "disarm"}, r"unknown objective \['disarm'\]; known: enum, elbo, tracegraph, iwae"),
-    ("gmm", {"batch_size": 401}, "batch_size=401 exceeds the 400 training rows"),
+    ("gmm", {"objective": "disarm"}, r"objective 'disarm' cannot train gmm: its code is one categorical site .*usable: enum, elbo, tracegraph, iwae"),
+    ("gmm", {"batch_size": 401}, "batch_size=401 exceeds the 400 training data points"),
     ("linear-vae", {"runs": 1}, "linear-vae needs at least 2 runs"),
     ("vae1", {"tail_evaluations": 4}, "tail_evaluations=4 averages the last evaluations, but epochs=3 .* gives 3"),
-    ("vae3", {"small_batch_size": 500}, "small_batch_size=500 exceeds the 400 training rows"),
+    ("vae3", {"small_batch_size": 500}, "small_batch_size=500 exceeds the 400 training data points"),
     ("mle-init", {"burn_in": 1.0}, r"burn_in must be a fraction of the steps in \[0, 1\), got 1.0"),
-    ("mle-init", {"architectures": ("affine", "deep")}, r"unknown architectures \['deep'\]; known: affine, relu-net"),
-    ("latent-activity", {"architectures": ("bogus",)}, r"unknown architectures \['bogus'\]"),
-    ("text-hashing", {"batch_size": 61}, "batch_size=61 exceeds the 60 training rows"),
+    ("mle-init", {"architectures": ("affine", "deep")}, r"unknown architectures 'deep'; known: affine, relu-net"),
+    ("latent-activity", {"architectures": ("bogus",)}, r"unknown architectures 'bogus'"),
+    ("text-hashing", {"batch_size": 61}, "batch_size=61 exceeds the 60 training data points"),
 ])
 def test_settings_that_cannot_work_are_refused_before_any_output(tmp_path, name, overrides, match):
     with pytest.raises(ConfigError, match=match):

@@ -13,8 +13,12 @@ Each experiment is one module of this package. It defines
 * optionally ``RESUMABLE = True`` when its fits keep checkpoints in ``out_dir/checkpoints``
   (:data:`~pyro_vae.experiments.tracking.CHECKPOINTS`), from which ``resume=True`` continues.
 
-Settings a user may change from the command line (``--runs``, ``--workers``, ``--data``) are
-fields of ``Config``; an experiment without such a field refuses the option.
+* optionally ``ZERO_ALLOWED`` and ``REPEATS_ALLOWED``, tuples of setting names: numbers that
+  may be 0, and tuples that may repeat an entry (see :func:`make_config`).
+
+Settings a user may change from the command line (:data:`CLI_SETTINGS`: ``--runs``,
+``--workers``, ``--data``, ``--vocabulary-size``) are fields of ``Config``; an experiment
+without such a field refuses the option.
 
 :func:`run_experiment` validates every setting before any training, runs the experiment and
 writes ``results.json`` and ``results.md`` (the experiment's ``run`` does not).
@@ -57,6 +61,7 @@ _CONTRACT = ("NAME", "SUMMARY", "PROFILES", "run")
 
 __all__ = [
     "CHECKPOINTS",
+    "CLI_SETTINGS",
     "EXPERIMENTS",
     "PROFILE_NAMES",
     "get_experiment",
@@ -80,6 +85,10 @@ def get_experiment(name: str) -> ModuleType:
     return module
 
 
+#: The settings that ``pyro-vae run`` has options for; the others are set through :func:`run_experiment`.
+CLI_SETTINGS = ("runs", "workers", "data", "vocabulary_size")
+
+
 def make_config(module: ModuleType, profile: str, seed: int | None = None, **overrides) -> Any:
     """A copy of the experiment's configuration for ``profile``, with ``seed`` if given and
     with the ``overrides`` that are not None (e.g. ``runs=10``, ``data="..."``).
@@ -87,8 +96,8 @@ def make_config(module: ModuleType, profile: str, seed: int | None = None, **ove
     An override the experiment does not have, or of another type than the profile's value, is a
     :class:`ConfigError`; so is a number that is not positive (zero is allowed for ``workers``,
     "one per CPU", and for the settings in the module's optional ``ZERO_ALLOWED``), a float
-    that is not finite, an empty ``data``, and an empty tuple or one that repeats an entry (every
-    tuple but ``hidden``, the layer widths, lists setups).
+    that is not finite, an empty ``data``, and an empty tuple or one that repeats an entry (tuples
+    list setups, except those in the module's optional ``REPEATS_ALLOWED``, e.g. layer widths).
     """
     if profile not in module.PROFILES:
         known = ", ".join(module.PROFILES)
@@ -97,38 +106,43 @@ def make_config(module: ModuleType, profile: str, seed: int | None = None, **ove
     changes = {key: value for key, value in overrides.items() if value is not None}
     fields = {f.name for f in dataclasses.fields(config)}
     zero_allowed = {"workers", *getattr(module, "ZERO_ALLOWED", ())}
+    repeats_allowed = set(getattr(module, "REPEATS_ALLOWED", ()))
     for key, value in changes.items():
-        option = "--" + key.replace("_", "-")
+        option = "--" + key.replace("_", "-") if key in CLI_SETTINGS else key
         if key not in fields:
             raise ConfigError(f"experiment {module.NAME!r} has no setting {option}")
-        changes[key] = _checked_setting(option, value, getattr(config, key), key in zero_allowed, key != "hidden")
+        changes[key] = _checked_setting(option, value, getattr(config, key), key in zero_allowed,
+                                        key in repeats_allowed)
+        if key == "data" and not value:
+            raise ConfigError("--data is empty; give a file or folder, or leave --data out for the built-in data")
     if seed is not None:
         changes["seed"] = check_seed(seed)
     return dataclasses.replace(config, **changes)
 
 
-def _checked_setting(option: str, value, like, zero_allowed: bool, setups: bool):
+def _checked_setting(option: str, value, like, zero_allowed: bool, repeats_allowed: bool):
     """``value`` checked against the profile's value ``like``; an int for a float setting becomes a float."""
     if isinstance(like, tuple):
         if not isinstance(value, tuple) or not value:
             raise ConfigError(f"{option} must be a non-empty tuple, got {value!r}")
-        if setups and len(set(value)) < len(value):
+        value = tuple(_checked_setting(f"{option}[{i}]", v, like[0], zero_allowed, repeats_allowed)
+                      for i, v in enumerate(value))
+        if not repeats_allowed and len(set(value)) < len(value):
             raise ConfigError(f"{option} lists an entry twice: {value!r}")
-        if like:
-            return tuple(_checked_setting(f"{option}[{i}]", v, like[0], zero_allowed, setups)
-                         for i, v in enumerate(value))
         return value
-    if isinstance(like, bool) or isinstance(like, str) or like is None:
-        if like is not None and (isinstance(value, bool) != isinstance(like, bool) or not isinstance(value, type(like))):
+    if isinstance(like, (bool, str)):
+        if type(value) is not type(like):
             raise ConfigError(f"{option} must be a {type(like).__name__}, got {value!r}")
-        if option == "--data" and not value:
-            raise ConfigError("--data is empty; give a file or folder, or leave --data out for the built-in data")
         return value
     number = int if isinstance(like, int) else float
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (number is int and not isinstance(value, int)):
         raise ConfigError(f"{option} must be {'an int' if number is int else 'a number'}, got {value!r}")
-    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_allowed):
-        kind = "non-negative" if zero_allowed else "positive"
+    kind = "non-negative" if zero_allowed else "positive"
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int beyond any float
+        finite = False
+    if not finite or value < 0 or (value == 0 and not zero_allowed):
         raise ConfigError(f"{option} must be a {kind} {'int' if number is int else 'finite number'}, got {value!r}")
     return number(value)
 
@@ -188,12 +202,12 @@ def run_experiment(
     """
     module = get_experiment(name)
     config = make_config(module, profile, seed, **overrides)
-    if hasattr(module, "check_config"):
-        module.check_config(config)
     device = check_device(device)
     if device != "cpu" and getattr(config, "workers", 0) > 1:
         raise ConfigError(f"--workers {config.workers} applies to runs on the CPU; on {device} the fits run one "
                           "after another in this process; leave --workers out")
+    if hasattr(module, "check_config"):
+        module.check_config(config)
     if resume:
         out_dir = resume_out_dir(module, out)
     else:

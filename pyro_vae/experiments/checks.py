@@ -3,6 +3,7 @@ by the experiments' ``check_config``: they run before any output or training."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from pyro_vae.errors import ConfigError
@@ -11,21 +12,22 @@ from pyro_vae.errors import ConfigError
 def check_known(option: str, values: Iterable[str], known: Iterable[str]) -> None:
     """Every entry of ``values`` is one of ``known``."""
     known = list(known)
-    unknown = [v for v in values if v not in known]
+    unknown = [repr(v) for v in values if v not in known]
     if unknown:
-        raise ConfigError(f"unknown {option} {unknown}; known: {', '.join(known)}")
+        raise ConfigError(f"unknown {option} {', '.join(unknown)}; known: {', '.join(known)}")
 
 
 def check_batch_sizes(rows: int, **batch_sizes: int) -> None:
     """Each mini-batch fits in the ``rows`` training rows."""
     for option, size in batch_sizes.items():
         if size > rows:
-            raise ConfigError(f"{option}={size} exceeds the {rows} training rows")
+            raise ConfigError(f"{option}={size} exceeds the {rows} training data points")
 
 
 def check_tail(config) -> None:
-    """``tail_evaluations`` evaluations follow step 0 (one every ``evaluate_every_epochs``)."""
-    after_start = config.epochs // config.evaluate_every_epochs
+    """``tail_evaluations`` evaluations follow step 0 (one every ``evaluate_every_epochs`` and one
+    at the end)."""
+    after_start = math.ceil(config.epochs / config.evaluate_every_epochs)
     if config.tail_evaluations > after_start:
         raise ConfigError(f"tail_evaluations={config.tail_evaluations} averages the last evaluations, but "
                           f"epochs={config.epochs} with evaluate_every_epochs={config.evaluate_every_epochs} "
@@ -33,7 +35,8 @@ def check_tail(config) -> None:
 
 
 def given(config, profiles: dict, setting: str) -> bool:
-    """Whether ``setting`` differs from its profile's value, that is, the user set it."""
+    """Whether ``setting`` differs from its profile's value: the user set it to another value
+    (the profile's own value, given again, cannot be told apart)."""
     return getattr(config, setting) != getattr(profiles.get(config.profile, type(config)()), setting)
 
 

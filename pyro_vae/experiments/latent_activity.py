@@ -88,10 +88,8 @@ def load_images(config: Config, family: str) -> tuple[str, torch.Tensor]:
 
 
 def check_config(config: Config) -> None:
-    """Families and architectures known, β positive, the data readable, κ below d: before any
-    output or training."""
-    if not all(b > 0 for b in config.betas):
-        raise ConfigError(f"betas must be positive, got {config.betas}")
+    """Families and architectures known, the data readable, κ below d: before any output or
+    training (``make_config`` checked that β is positive)."""
     check_known("architectures", config.architectures, ARCHITECTURES)
     check_data_source(config, PROFILES, built_in_only=("image_size",))
     for family in config.families:

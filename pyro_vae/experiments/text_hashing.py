@@ -43,7 +43,6 @@ from pyro_vae.errors import ConfigError
 from pyro_vae.evaluation import elbo_per_point
 from pyro_vae.families import Multinomial
 from pyro_vae.results import Claim, Results
-from pyro_vae.validation import check_positive_int
 
 from .checks import check_batch_sizes, check_data_source, check_known, given
 from .multirun import run_on_device
@@ -122,17 +121,14 @@ def load_corpus(config: Config) -> tuple[str, torch.Tensor, torch.Tensor]:
 
 
 def check_config(config: Config) -> None:
-    """Encoders, bits and depths valid and the corpus readable, before any output or training."""
+    """Encoders known, every setting used, the corpus readable and its batches within it, before
+    any output or training (``make_config`` checked the types and signs)."""
     check_known("encoders", config.encoders, ENCODERS)
     check_data_source(config, PROFILES, built_in_only=("n_test", "corpus_vocab", "topics"))
-    if not config.bits or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in config.bits):
-        raise ConfigError(f"bits must be positive ints, got {config.bits}")
-    if not config.depths or any(isinstance(d, bool) or not isinstance(d, int) or d < 0 for d in config.depths):
-        raise ConfigError(f"depths must be non-negative ints, got {config.depths}")
-    check_positive_int("hidden", config.hidden)
     if given(config, PROFILES, "hidden") and max(config.depths) == 0 and "e2" not in config.encoders:
         raise ConfigError(f"hidden={config.hidden} would be unused: it sizes the hidden layers of e2 and of decoders "
                           f"with depth >= 1, and encoders {config.encoders} with depths {config.depths} have none")
+    # vocabulary_size is data-only; this message says where the built-in corpus's size is set
     if not config.data and given(config, PROFILES, "vocabulary_size"):
         raise ConfigError(f"--vocabulary-size {config.vocabulary_size} applies to a corpus read with --data; the "
                           f"built-in corpus has {config.corpus_vocab} words (its setting corpus_vocab)")
@@ -142,7 +138,6 @@ def check_config(config: Config) -> None:
     if config.data and given(config, PROFILES, "vocabulary_size") and train.shape[1] < config.vocabulary_size:
         raise ConfigError(f"--vocabulary-size {config.vocabulary_size}: the corpus {config.data!r} has only "
                           f"{train.shape[1]} words; give at most that many")
-
 
 
 def nelbo(model, guide, x: torch.Tensor, samples: int, chunk: int = 250) -> float:

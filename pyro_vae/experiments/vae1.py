@@ -60,6 +60,8 @@ class Config:
     tail_evaluations: int = 4
 
 
+REPEATS_ALLOWED = ("hidden",)  # layer widths
+
 #: ``paper`` follows App. C.3 (100 samples, 10 runs) on all 60 000 training images; the paper
 #: gives no epoch count, so the number of epochs is ours.
 PROFILES = {

@@ -56,6 +56,8 @@ class Config:
     tail_evaluations: int = 5  # the final gap averages the last this many evaluations
 
 
+REPEATS_ALLOWED = ("hidden",)  # layer widths
+
 #: ``paper`` follows App. C.3 (100 samples, 100 runs); the paper gives no epoch count, so
 #: the number of epochs is ours.
 PROFILES = {
