@@ -279,7 +279,7 @@ def figure(path, setups, tracks, references, description: str) -> None:
     """Seed 003 Fig. 1 / Fig. 4–12: per setup, train (left) and test (right) ELBO of every
     initialisation with L̂ and Cor. 1's band."""
     pairs = sorted({(a, k) for a, k, _ in setups}, key=lambda p: (p[1], p[0]))
-    fig = Figure(figsize=(10, 3.2 * len(pairs)))
+    fig = Figure(figsize=(10, 3.2 * len(pairs)), layout="constrained")  # room for the suptitle
     axes = fig.subplots(len(pairs), 2, squeeze=False)
     for row, (architecture, k) in enumerate(pairs):
         for col, part in enumerate(("train", "test")):
@@ -303,5 +303,4 @@ def figure(path, setups, tracks, references, description: str) -> None:
             ax.set_ylabel("ELBO and L̂ (nats per data point)")
             ax.legend(fontsize=7)
     fig.suptitle(description, fontsize=8)
-    fig.tight_layout()
     plots.save(fig, path)
