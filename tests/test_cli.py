@@ -364,6 +364,9 @@ def test_make_config_keeps_what_zero_and_ints_mean():
     ("mle-init", {"architectures": ("affine", "deep")}, r"unknown architectures 'deep'; known: affine, relu-net"),
     ("latent-activity", {"architectures": ("bogus",)}, r"unknown architectures 'bogus'"),
     ("text-hashing", {"batch_size": 61}, "batch_size=61 exceeds the 60 training data points"),
+    ("vae3", {"seed": 2**32 - 1}, "seed 4294967295 with 2 runs uses the seeds up to 4294967296, beyond the largest "
+                                  "seed 4294967295; give a seed of at most 4294967294"),
+    ("mle-init", {"seed": 2**32 - 1}, r"with 2 \(architecture, κ\) pairs uses the seeds up to 4294967296"),
 ])
 def test_settings_that_cannot_work_are_refused_before_any_output(tmp_path, name, overrides, match):
     with pytest.raises(ConfigError, match=match):

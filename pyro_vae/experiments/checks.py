@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterable
 
 from pyro_vae.errors import ConfigError
+from pyro_vae.validation import MAX_SEED
 
 
 def check_known(option: str, values: Iterable[str], known: Iterable[str]) -> None:
@@ -48,3 +49,11 @@ def check_data_source(config, profiles: dict, built_in_only: tuple[str, ...] = (
         source, other = ("the built-in data", "--data") if config.data else ("--data", "the built-in data")
         raise ConfigError(f"{', '.join(unused)} {'apply' if len(unused) > 1 else 'applies'} only to {source} "
                           f"and would be unused with {other}")
+
+
+def check_seeds(config, count: int, what: str) -> None:
+    """The seeds ``seed … seed + count − 1`` of ``count`` runs or setups are all valid seeds."""
+    last = config.seed + count - 1
+    if last > MAX_SEED:
+        raise ConfigError(f"seed {config.seed} with {count} {what} uses the seeds up to {last}, beyond the "
+                          f"largest seed {MAX_SEED}; give a seed of at most {MAX_SEED - count + 1}")

@@ -35,7 +35,7 @@ from pyro_vae.initialisation import he_init
 from pyro_vae.results import Claim, Results
 from pyro_vae.training import fit
 
-from .checks import check_batch_sizes, check_data_source, check_known
+from .checks import check_batch_sizes, check_data_source, check_known, check_seeds
 from .glm_runs import ARCHITECTURES, build_pair, observation_family
 from .image_data import first_images, image_file
 from .multirun import run_on_device
@@ -92,6 +92,7 @@ def check_config(config: Config) -> None:
     training (``make_config`` checked that β is positive)."""
     check_known("architectures", config.architectures, ARCHITECTURES)
     check_data_source(config, PROFILES, built_in_only=("image_size",))
+    check_seeds(config, len(config.families) * len(config.betas) * len(config.architectures), "setups")
     for family in config.families:
         observation_family(family)
         _, x = load_images(config, family)

@@ -35,7 +35,7 @@ from pyro_vae.glm import glm_mle, glm_objective, remainder_bounds, taylor_object
 from pyro_vae.initialisation import he_init, mle_init
 from pyro_vae.results import Claim, Results
 
-from .checks import check_batch_sizes, check_data_source, check_known
+from .checks import check_batch_sizes, check_data_source, check_known, check_seeds
 from .glm_runs import ARCHITECTURES, build_pair, load_data
 from .multirun import run_on_device
 from .tracking import CHECKPOINTS, checkpoint_file, fit_tracked, track_table
@@ -85,6 +85,7 @@ def check_config(config: Config) -> None:
     bad ``--data`` fails before any output or training."""
     check_known("architectures", config.architectures, ARCHITECTURES)
     check_data_source(config, PROFILES, built_in_only=("n_synthetic", "data_dim"), data_only=("n_images",))
+    check_seeds(config, len(config.architectures) * len(config.latent_dims), "(architecture, κ) pairs")
     if not 0 <= config.burn_in < 1:
         raise ConfigError(f"burn_in must be a fraction of the steps in [0, 1), got {config.burn_in}")
     unknown = set(config.initialisations) - set(INITIALISATIONS)

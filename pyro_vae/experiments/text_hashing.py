@@ -44,7 +44,7 @@ from pyro_vae.evaluation import elbo_per_point
 from pyro_vae.families import Multinomial
 from pyro_vae.results import Claim, Results
 
-from .checks import check_batch_sizes, check_data_source, check_known, given
+from .checks import check_batch_sizes, check_data_source, check_known, check_seeds, given
 from .multirun import run_on_device
 from .tracking import fit_tracked
 
@@ -125,6 +125,7 @@ def check_config(config: Config) -> None:
     any output or training (``make_config`` checked the types and signs)."""
     check_known("encoders", config.encoders, ENCODERS)
     check_data_source(config, PROFILES, built_in_only=("n_test", "corpus_vocab", "topics"))
+    check_seeds(config, len(config.bits) * len(config.depths) * len(config.encoders), "cells")
     if given(config, PROFILES, "hidden") and max(config.depths) == 0 and "e2" not in config.encoders:
         raise ConfigError(f"hidden={config.hidden} would be unused: it sizes the hidden layers of e2 and of decoders "
                           f"with depth >= 1, and encoders {config.encoders} with depths {config.depths} have none")

@@ -20,7 +20,7 @@ from pyro_vae import guides, models
 from pyro_vae.data import pca_ring
 from pyro_vae.results import Claim, Results
 
-from .checks import check_batch_sizes, check_tail
+from .checks import check_batch_sizes, check_seeds, check_tail
 from .entropy_runs import TRAINED_BY, entropy_figure, gap_summary, relative_gaps, track_rows, train_tracked
 from .multirun import run_config_seeds
 from .tracking import CHECKPOINTS, checkpoint_file
@@ -73,6 +73,7 @@ PROFILES = {
 def check_config(config: Config) -> None:
     """Mini-batches within the data and enough evaluations for the tail, before any output."""
     check_tail(config)
+    check_seeds(config, config.runs, "runs")
     check_batch_sizes(config.n_train, batch_size=config.batch_size, small_batch_size=config.small_batch_size)
 
 
