@@ -360,6 +360,8 @@ def test_make_config_keeps_what_zero_and_ints_mean():
     ("linear-vae", {"runs": 1}, "linear-vae needs at least 2 runs"),
     ("vae1", {"tail_evaluations": 4}, "tail_evaluations=4 averages the last evaluations, but epochs=3 .* gives 3"),
     ("vae3", {"small_batch_size": 500}, "small_batch_size=500 exceeds the 400 training data points"),
+    ("vae3", {"high_lr": 0.001}, r"Fig. 2's settings must differ: .* high_lr=0.001 vs lr=0.001"),
+    ("vae3", {"small_batch_size": 200}, r"Fig. 2's settings must differ: small_batch_size=200 vs batch_size=200"),
     ("mle-init", {"burn_in": 1.0}, r"burn_in must be a fraction of the steps in \[0, 1\), got 1.0"),
     ("mle-init", {"architectures": ("affine", "deep")}, r"unknown architectures 'deep'; known: affine, relu-net"),
     ("latent-activity", {"architectures": ("bogus",)}, r"unknown architectures 'bogus'"),

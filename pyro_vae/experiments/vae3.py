@@ -18,6 +18,7 @@ import torch
 
 from pyro_vae import guides, models
 from pyro_vae.data import pca_ring
+from pyro_vae.errors import ConfigError
 from pyro_vae.results import Claim, Results
 
 from .checks import check_batch_sizes, check_seeds, check_tail
@@ -71,7 +72,11 @@ PROFILES = {
 
 
 def check_config(config: Config) -> None:
-    """Mini-batches within the data and enough evaluations for the tail, before any output."""
+    """Three distinct settings, mini-batches within the data and enough evaluations for the tail,
+    before any output."""
+    if config.small_batch_size == config.batch_size or config.high_lr == config.lr:
+        raise ConfigError(f"Fig. 2's settings must differ: small_batch_size={config.small_batch_size} vs "
+                          f"batch_size={config.batch_size}, high_lr={config.high_lr} vs lr={config.lr}")
     check_tail(config)
     check_seeds(config, config.runs, "runs")
     check_batch_sizes(config.n_train, batch_size=config.batch_size, small_batch_size=config.small_batch_size)
