@@ -50,3 +50,10 @@ def test_gap_summary_takes_medians_over_runs_of_tail_means():
     assert summary["final_relative_gap_median"] == pytest.approx(0.02)
     assert summary["final_f1_residual_median"] == pytest.approx(1.1)
     assert summary["final_f2_residual_median"] == pytest.approx(-1.0)
+
+
+def test_vae3_names_fig2_settings_by_their_role_whatever_their_values():
+    vae3 = experiments.get_experiment("vae3")
+    config = experiments.make_config(vae3, "smoke", small_batch_size=50, high_lr=0.01)
+    assert vae3.settings(config) == {"reference": (200, 0.001), "small_batch": (50, 0.001), "high_lr": (200, 0.01)}
+    assert set(vae3.PAPER_BOUNDS) == set(vae3.settings(config))
