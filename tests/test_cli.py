@@ -321,7 +321,7 @@ def test_make_config_keeps_what_zero_and_ints_mean():
     assert experiments.make_config(experiments.get_experiment("gmm"), "smoke", rbm_restarts=0).rbm_restarts == 0
     vae1 = experiments.get_experiment("vae1")
     tail = experiments.make_config(vae1, "smoke", epochs=5, evaluate_every_epochs=2, tail_evaluations=3)
-    vae1.check_config(tail)  # evaluations at epochs 2, 4 and 5 (the end)
+    vae1.check_config(tail, frozenset())  # evaluations at epochs 2, 4 and 5 (the end)
     text = experiments.make_config(experiments.get_experiment("text-hashing"), "smoke", depths=(0, 1), fine_epochs=0)
     assert (text.depths, text.fine_epochs) == ((0, 1), 0)
     with pytest.raises(ConfigError, match="^epochs must be a positive int"):

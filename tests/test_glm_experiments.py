@@ -87,12 +87,30 @@ def test_frey_data_for_mle_init(tmp_path):
     description, train, test = glm_runs.load_data(config, binary=True)
     assert (train.shape, test.shape) == ((1316, 560), (649, 560))
     assert set(torch.unique(train).tolist()) <= {0.0, 1.0} and "binarised" in description
-    with pytest.raises(ConfigError, match="n_synthetic, data_dim apply only to the built-in data and would be "
-                                          "unused with --data"):
+    with pytest.raises(ConfigError, match=r"^n_synthetic, data_dim, n_train, n_images would be unused: the data "
+                                          r"source is Frey faces, split as in App. B.2 \(1316 rows for training\)$"):
         experiments.run_experiment("mle-init", "smoke", out=tmp_path / "o", data=str(tmp_path), n_synthetic=50,
-                                   data_dim=30)
-    with pytest.raises(ConfigError, match="n_images applies only to --data and would be unused with the built-in"):
-        experiments.run_experiment("mle-init", "smoke", out=tmp_path / "o", n_images=50)
+                                   data_dim=30, n_train=1000, n_images=1965)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("source, given, unused", [
+    ("", {"n_images": 300}, "n_images would be unused: the data source is the synthetic set, which uses only "
+                            "n_synthetic, data_dim, n_train"),
+    ("folder", {"n_train": 6700, "n_images": 50}, "n_train would be unused: the data source is an IDX folder, "
+                                                  "which uses only n_images"),
+    ("file", {"data_dim": 200}, "data_dim would be unused: the data source is an IDX image file, which uses only "
+                                "n_images, n_train"),
+])
+def test_mle_init_refuses_a_size_its_data_source_does_not_use(tmp_path, source, given, unused):
+    """Even the profile's own value, given again (n_train=6700 is the default profile's); a size
+    the source uses (n_images of a folder) is not named."""
+    if source:
+        data = tmp_path / "images"
+        data.mkdir() if source == "folder" else data.write_bytes(b"")
+        given = {**given, "data": str(data)}
+    with pytest.raises(ConfigError, match="^" + unused + "$"):
+        experiments.run_experiment("mle-init", "default", out=tmp_path / "o", **given)
     assert not (tmp_path / "o").exists()
 
 

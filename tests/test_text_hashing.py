@@ -50,18 +50,33 @@ def test_runs_on_an_ldac_file_with_a_smaller_vocabulary(tmp_path):
     assert not (tmp_path / "p").exists()
 
 
+def test_n_train_is_refused_for_a_corpus_with_its_own_test_set(tmp_path):
+    for split in ("train", "test"):  # 20Newsgroups' matlab format: "document word count", 1-based
+        (tmp_path / f"{split}.data").write_text("".join(f"{d} {w} 1\n" for d in range(1, 31) for w in (1, d % 4 + 2)))
+        (tmp_path / f"{split}.label").write_text("1\n" * 30)
+    (tmp_path / "vocabulary.txt").write_text("".join(f"w{i}\n" for i in range(5)))
+    with pytest.raises(ConfigError, match=r"^n_train would be unused: .* has its own test set, and all its 30 training documents are used$"):
+        experiments.run_experiment("text-hashing", "smoke", out=tmp_path / "o", data=str(tmp_path), n_train=60)
+    assert not (tmp_path / "o").exists()
+    results, _ = experiments.run_experiment("text-hashing", "smoke", out=tmp_path / "o", progress=False,
+                                            data=str(tmp_path))
+    assert (results.settings["train_documents"], results.settings["test_documents"]) == (30, 30)
+
+
 def test_bad_settings_fail_before_any_output(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         experiments.run_experiment("text-hashing", "smoke", out=tmp_path / "a", data=str(tmp_path / "nope.dat"))
     assert not (tmp_path / "a").exists()
     bad = dataclasses.replace(text_hashing.PROFILES["smoke"], encoders=("e1", "e9"))
     with pytest.raises(ConfigError, match=r"unknown encoders 'e9'; known: e1, e2, e3"):
-        text_hashing.check_config(bad)
+        text_hashing.check_config(bad, frozenset())
     linear_only = dataclasses.replace(text_hashing.PROFILES["smoke"], encoders=("e1", "e3"), hidden=32)
     with pytest.raises(ConfigError, match=r"hidden=32 would be unused.*\('e1', 'e3'\) with depths \(0,\)"):
-        text_hashing.check_config(linear_only)
-    text_hashing.check_config(dataclasses.replace(linear_only, depths=(0, 1)))  # the depth-1 decoder uses it
-    text_hashing.check_config(dataclasses.replace(linear_only, hidden=16))  # the profile's own width: not given
+        text_hashing.check_config(linear_only, {"hidden"})
+    text_hashing.check_config(dataclasses.replace(linear_only, depths=(0, 1)), {"hidden"})  # the decoder uses it
+    text_hashing.check_config(linear_only, {"encoders"})  # hidden not given: the profile's width, unused
+    with pytest.raises(ConfigError, match="hidden=16 would be unused"):  # the profile's own width, given again
+        experiments.run_experiment("text-hashing", "smoke", out=tmp_path / "e", encoders=("e1",), hidden=16)
     with pytest.raises(ConfigError, match="^hidden must be a positive int, got 0"):
         experiments.run_experiment("text-hashing", "smoke", out=tmp_path / "d", hidden=0)
     with pytest.raises(ConfigError, match="has no setting --vocabulary-size"):

@@ -8,8 +8,10 @@ Each experiment is one module of this package. It defines
   ``Config`` is a dataclass with at least a ``seed: int`` field;
 * ``run(config, out_dir, progress=True, device="cpu") -> Results``, which writes its figures
   into ``out_dir`` and returns a :class:`~pyro_vae.results.Results`;
-* optionally ``check_config(config)``, which raises :class:`ConfigError` for settings that
-  need more than a type check (a data file that must exist, say); it runs before any output;
+* optionally ``check_config(config, given)``, which raises :class:`ConfigError` for settings
+  that need more than a type check (a data file that must exist, say, or a setting the user
+  gave that the data in use would leave unused); ``given`` holds the names of the settings
+  the user gave (the overrides of :func:`make_config`). It runs before any output;
 * optionally ``RESUMABLE = True`` when its fits keep checkpoints in ``out_dir/checkpoints``
   (:data:`~pyro_vae.experiments.tracking.CHECKPOINTS`), from which ``resume=True`` continues.
 
@@ -202,12 +204,13 @@ def run_experiment(
     """
     module = get_experiment(name)
     config = make_config(module, profile, seed, **overrides)
+    given = frozenset(key for key, value in overrides.items() if value is not None)
     device = check_device(device)
     if device != "cpu" and getattr(config, "workers", 0) > 1:
         raise ConfigError(f"--workers {config.workers} applies to runs on the CPU; on {device} the fits run one "
                           "after another in this process; leave --workers out")
     if hasattr(module, "check_config"):
-        module.check_config(config)
+        module.check_config(config, given)
     if resume:
         out_dir = resume_out_dir(module, out)
     else:

@@ -35,20 +35,21 @@ def check_tail(config) -> None:
                           f"gives {after_start} after step 0")
 
 
-def given(config, profiles: dict, setting: str) -> bool:
-    """Whether ``setting`` differs from its profile's value: the user set it to another value
-    (the profile's own value, given again, cannot be told apart)."""
-    return getattr(config, setting) != getattr(profiles.get(config.profile, type(config)()), setting)
+def check_unused(given: Iterable[str], unused: Iterable[str], why: str) -> None:
+    """None of the settings the user gave (``given``) is among ``unused``, those that ``why``
+    (the data in use, say) leaves unused."""
+    names = [setting for setting in unused if setting in given]
+    if names:
+        raise ConfigError(f"{', '.join(names)} would be unused: {why}")
 
 
-def check_data_source(config, profiles: dict, built_in_only: tuple[str, ...] = (),
+def check_data_source(config, given: Iterable[str], built_in_only: tuple[str, ...] = (),
                       data_only: tuple[str, ...] = ()) -> None:
     """A setting the user gave for the built-in data is refused with ``--data``, and the reverse."""
-    unused = [s for s in (built_in_only if config.data else data_only) if given(config, profiles, s)]
-    if unused:
-        source, other = ("the built-in data", "--data") if config.data else ("--data", "the built-in data")
-        raise ConfigError(f"{', '.join(unused)} {'apply' if len(unused) > 1 else 'applies'} only to {source} "
-                          f"and would be unused with {other}")
+    if config.data:
+        check_unused(given, built_in_only, "settings of the built-in data do not apply to --data")
+    else:
+        check_unused(given, data_only, "settings of --data do not apply to the built-in data")
 
 
 def check_seeds(config, count: int, what: str) -> None:

@@ -44,8 +44,23 @@ def build_pair(architecture: str, observation: Family, data_dim: int, latent_dim
     return model, guide
 
 
-def _is_frey(path: pathlib.Path) -> bool:
-    return path.suffix == ".mat" or (path.is_dir() and (path / "frey_rawface.mat").exists())
+#: The kinds of data source of :func:`load_data` → the size settings that each reads.
+DATA_SETTINGS = {
+    "the synthetic set": ("n_synthetic", "data_dim", "n_train"),
+    "Frey faces": (),  # split by frey_split
+    "an IDX folder": ("n_images",),  # its test file is the test set
+    "an IDX image file": ("n_images", "n_train"),
+}
+
+
+def data_source(config) -> str:
+    """The kind of source ``config.data`` names, a key of :data:`DATA_SETTINGS`."""
+    path = pathlib.Path(config.data)
+    if not config.data:
+        return "the synthetic set"
+    if path.suffix == ".mat" or (path.is_dir() and (path / "frey_rawface.mat").exists()):
+        return "Frey faces"
+    return "an IDX folder" if path.is_dir() else "an IDX image file"
 
 
 def _split(x: torch.Tensor, n_train: int, source: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,15 +72,15 @@ def _split(x: torch.Tensor, n_train: int, source: str) -> tuple[torch.Tensor, to
 
 def load_data(config, binary: bool) -> tuple[str, torch.Tensor, torch.Tensor]:
     """``(description, train, test)`` for ``config.data`` ("" = the sparse Bernoulli set)."""
-    path = pathlib.Path(config.data)
-    if not config.data:
+    path, source = pathlib.Path(config.data), data_source(config)
+    if source == "the synthetic set":
         x = sparse_bernoulli(config.n_synthetic, config.data_dim, seed=config.seed).x
-        train, test = _split(x, config.n_train, "the synthetic set")
+        train, test = _split(x, config.n_train, source)
         description = f"synthetic sparse Bernoulli (App. B.2), d={config.data_dim}"
-    elif _is_frey(path):
+    elif source == "Frey faces":
         train, test = frey_split(load_frey(path), seed=config.seed)
         description = f"Frey faces ({config.data})"
-    elif path.is_dir():
+    elif source == "an IDX folder":
         train = first_images(config.data, config.n_images, "n_images")
         test = load_idx_images(idx_file(path, "test", "images"))
         description = f"IDX images ({path}), training and test files"

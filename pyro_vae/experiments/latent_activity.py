@@ -87,11 +87,12 @@ def load_images(config: Config, family: str) -> tuple[str, torch.Tensor]:
     return description, x
 
 
-def check_config(config: Config) -> None:
-    """Families and architectures known, the data readable, κ below d: before any output or
-    training (``make_config`` checked that β is positive)."""
+def check_config(config: Config, given: frozenset[str]) -> None:
+    """Families and architectures known, the data readable, κ below d, no built-in setting
+    ``given`` with ``--data``: before any output or training (``make_config`` checked that β
+    is positive)."""
     check_known("architectures", config.architectures, ARCHITECTURES)
-    check_data_source(config, PROFILES, built_in_only=("image_size",))
+    check_data_source(config, given, built_in_only=("image_size",))
     check_seeds(config, len(config.families) * len(config.betas) * len(config.architectures), "setups")
     for family in config.families:
         observation_family(family)

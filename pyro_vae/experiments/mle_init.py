@@ -35,8 +35,8 @@ from pyro_vae.glm import glm_mle, glm_objective, remainder_bounds, taylor_object
 from pyro_vae.initialisation import he_init, mle_init
 from pyro_vae.results import Claim, Results
 
-from .checks import check_batch_sizes, check_data_source, check_known, check_seeds
-from .glm_runs import ARCHITECTURES, build_pair, load_data
+from .checks import check_batch_sizes, check_known, check_seeds, check_unused
+from .glm_runs import ARCHITECTURES, DATA_SETTINGS, build_pair, data_source, load_data
 from .multirun import run_on_device
 from .tracking import CHECKPOINTS, checkpoint_file, fit_tracked, track_table
 
@@ -61,7 +61,7 @@ class Config:
     n_synthetic: int = 10_000
     data_dim: int = 200
     n_train: int = 6700  # the synthetic set or one IDX file: rows for training, the rest for testing
-    n_images: int = 10_000  # IDX training images read
+    n_images: int = 10_000  # IDX training images read (a file or a folder)
     steps: int = 3000
     batch_size: int = 100
     lr: float = 1e-4
@@ -80,11 +80,17 @@ PROFILES = {
 }
 
 
-def check_config(config: Config) -> None:
+def check_config(config: Config, given: frozenset[str]) -> None:
     """Read the data once and check that every pair can be built and initialised, so that a
-    bad ``--data`` fails before any output or training."""
+    bad ``--data`` fails before any output or training; refuse a size setting the user
+    ``given`` that the data source does not read."""
     check_known("architectures", config.architectures, ARCHITECTURES)
-    check_data_source(config, PROFILES, built_in_only=("n_synthetic", "data_dim"), data_only=("n_images",))
+    source = data_source(config)
+    reads = DATA_SETTINGS[source]
+    sizes = dict.fromkeys(name for names in DATA_SETTINGS.values() for name in names)
+    check_unused(given, [name for name in sizes if name not in reads],
+                 f"the data source is {source}, " + (f"which uses only {', '.join(reads)}" if reads
+                                                      else "split as in App. B.2 (1316 rows for training)"))
     check_seeds(config, len(config.architectures) * len(config.latent_dims), "(architecture, κ) pairs")
     if not 0 <= config.burn_in < 1:
         raise ConfigError(f"burn_in must be a fraction of the steps in [0, 1), got {config.burn_in}")
