@@ -1,13 +1,15 @@
 """E7 ``mle-init`` and E8 ``latent-activity`` beyond the results contract: what their smoke
 runs must show whatever the training did, and their data and settings checks."""
 
+import struct
+
 import numpy as np
 import pytest
 import scipy.io
 import torch
 
 from pyro_vae import experiments
-from pyro_vae.errors import ConfigError
+from pyro_vae.errors import ConfigError, DataError
 from pyro_vae.experiments import glm_runs, latent_activity, mle_init
 
 
@@ -87,30 +89,57 @@ def test_frey_data_for_mle_init(tmp_path):
     description, train, test = glm_runs.load_data(config, binary=True)
     assert (train.shape, test.shape) == ((1316, 560), (649, 560))
     assert set(torch.unique(train).tolist()) <= {0.0, 1.0} and "binarised" in description
-    with pytest.raises(ConfigError, match=r"^n_synthetic, data_dim, n_train, n_images would be unused: the data "
-                                          r"source is Frey faces, split as in App. B.2 \(1316 rows for training\)$"):
+    with pytest.raises(ConfigError, match=r"^n_synthetic, data_dim, n_train, n_images would be unused: --data .* "
+                                          r"holds Frey faces, split 1316 / the rest as in App. B.2$"):
         experiments.run_experiment("mle-init", "smoke", out=tmp_path / "o", data=str(tmp_path), n_synthetic=50,
                                    data_dim=30, n_train=1000, n_images=1965)
     assert not (tmp_path / "o").exists()
 
 
+def write_idx_images(path, n: int, seed: int = 0) -> str:
+    """``n`` random 8×8 uint8 images as an IDX file (magic 0x0803, sizes big-endian)."""
+    images = np.random.default_rng(seed).integers(0, 256, size=(n, 8, 8)).astype(np.uint8)
+    path.write_bytes(struct.pack(">BBBB3I", 0, 0, 0x08, 3, n, 8, 8) + images.tobytes())
+    return str(path)
+
+
 @pytest.mark.parametrize("source, given, unused", [
-    ("", {"n_images": 300}, "n_images would be unused: the data source is the synthetic set, which uses only "
-                            "n_synthetic, data_dim, n_train"),
-    ("folder", {"n_train": 6700, "n_images": 50}, "n_train would be unused: the data source is an IDX folder, "
-                                                  "which uses only n_images"),
-    ("file", {"data_dim": 200}, "data_dim would be unused: the data source is an IDX image file, which uses only "
-                                "n_images, n_train"),
+    ("", {"n_images": 300}, "n_images would be unused: without --data the data are the synthetic set; of the size "
+                            "settings it reads only n_synthetic, data_dim, n_train"),
+    ("folder", {"n_train": 200, "n_images": 300},
+     "n_train would be unused: --data '.*images' is an IDX folder \\(its test images are the test set\\); of the size "
+     "settings it reads only n_images"),
+    ("file", {"data_dim": 200, "n_images": 300}, "data_dim would be unused: --data '.*images' is an IDX image file; "
+                                                 "of the size settings it reads only n_images, n_train"),
 ])
-def test_mle_init_refuses_a_size_its_data_source_does_not_use(tmp_path, source, given, unused):
-    """Even the profile's own value, given again (n_train=6700 is the default profile's); a size
-    the source uses (n_images of a folder) is not named."""
-    if source:
-        data = tmp_path / "images"
-        data.mkdir() if source == "folder" else data.write_bytes(b"")
-        given = {**given, "data": str(data)}
+def test_mle_init_refuses_a_size_its_data_source_does_not_read(tmp_path, source, given, unused):
+    """Even at the profile's own value (smoke's n_train and data_dim are 200); a size the source
+    reads (n_images of a folder or file) is not named."""
+    if source == "folder":
+        (tmp_path / "images").mkdir()
+        write_idx_images(tmp_path / "images" / "train-images-idx3-ubyte", 300)
+        write_idx_images(tmp_path / "images" / "t10k-images-idx3-ubyte", 50, seed=1)
+        given = {**given, "data": str(tmp_path / "images")}
+    elif source == "file":
+        given = {**given, "data": write_idx_images(tmp_path / "images", 300)}
     with pytest.raises(ConfigError, match="^" + unused + "$"):
-        experiments.run_experiment("mle-init", "default", out=tmp_path / "o", **given)
+        experiments.run_experiment("mle-init", "smoke", out=tmp_path / "o", **given)
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_unreadable_data_source_is_named_before_unused_sizes(tmp_path):
+    with pytest.raises(DataError, match="no train images IDX file"):
+        experiments.run_experiment("mle-init", "smoke", out=tmp_path / "o", data=str(tmp_path), n_train=200)
+    with pytest.raises(ConfigError, match="no such file"):
+        experiments.run_experiment("mle-init", "smoke", out=tmp_path / "o", data=str(tmp_path / "nope"), data_dim=9)
+    assert not (tmp_path / "o").exists()
+
+
+def test_latent_activity_refuses_image_size_with_data_even_at_the_profile_value(tmp_path):
+    data = write_idx_images(tmp_path / "images", 300)
+    with pytest.raises(ConfigError, match=f"^image_size would be unused: it applies only to the built-in data, "
+                                          f"which --data '{data}' replaces$"):
+        experiments.run_experiment("latent-activity", "smoke", out=tmp_path / "o", data=data, image_size=8)
     assert not (tmp_path / "o").exists()
 
 

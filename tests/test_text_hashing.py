@@ -44,6 +44,10 @@ def test_runs_on_an_ldac_file_with_a_smaller_vocabulary(tmp_path):
                                             data=str(tmp_path / "corpus.dat"), vocabulary_size=12)
     assert results.settings["vocabulary"] == 12
     assert (results.settings["train_documents"], results.settings["test_documents"]) == (60, 20)
+    with pytest.raises(ConfigError, match="^n_test, topics would be unused: they apply only to the built-in data, "
+                                          "which --data '.*corpus.dat' replaces$"):  # n_test: smoke's own value
+        experiments.run_experiment("text-hashing", "smoke", out=tmp_path / "p", data=str(tmp_path / "corpus.dat"),
+                                   n_test=20, topics=3)
     with pytest.raises(ConfigError, match="--vocabulary-size 50: the corpus .* has only 30 words"):
         experiments.run_experiment("text-hashing", "smoke", out=tmp_path / "p", data=str(tmp_path / "corpus.dat"),
                                    vocabulary_size=50)
@@ -55,7 +59,7 @@ def test_n_train_is_refused_for_a_corpus_with_its_own_test_set(tmp_path):
         (tmp_path / f"{split}.data").write_text("".join(f"{d} {w} 1\n" for d in range(1, 31) for w in (1, d % 4 + 2)))
         (tmp_path / f"{split}.label").write_text("1\n" * 30)
     (tmp_path / "vocabulary.txt").write_text("".join(f"w{i}\n" for i in range(5)))
-    with pytest.raises(ConfigError, match=r"^n_train would be unused: .* has its own test set, and all its 30 training documents are used$"):
+    with pytest.raises(ConfigError, match=r"^n_train would be unused: --data .* has its own test set, and all its training documents are used$"):
         experiments.run_experiment("text-hashing", "smoke", out=tmp_path / "o", data=str(tmp_path), n_train=60)
     assert not (tmp_path / "o").exists()
     results, _ = experiments.run_experiment("text-hashing", "smoke", out=tmp_path / "o", progress=False,
@@ -77,6 +81,9 @@ def test_bad_settings_fail_before_any_output(tmp_path):
     text_hashing.check_config(linear_only, {"encoders"})  # hidden not given: the profile's width, unused
     with pytest.raises(ConfigError, match="hidden=16 would be unused"):  # the profile's own width, given again
         experiments.run_experiment("text-hashing", "smoke", out=tmp_path / "e", encoders=("e1",), hidden=16)
+    with pytest.raises(ConfigError, match="^fine_particles would be unused: with fine_epochs=0 no epoch is trained"):
+        experiments.run_experiment("text-hashing", "smoke", out=tmp_path / "f", fine_epochs=0, fine_particles=2)
+    assert not (tmp_path / "e").exists() and not (tmp_path / "f").exists()
     with pytest.raises(ConfigError, match="^hidden must be a positive int, got 0"):
         experiments.run_experiment("text-hashing", "smoke", out=tmp_path / "d", hidden=0)
     with pytest.raises(ConfigError, match="has no setting --vocabulary-size"):

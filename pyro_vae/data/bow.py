@@ -675,6 +675,13 @@ def _sniff(path: Path) -> str:
     raise DataError(f"{path}: unrecognised corpus format, first line {shown}{hint}; expected {FORMATS}")
 
 
+def has_test_split(path: str | os.PathLike) -> bool:
+    """Whether :func:`load_text_corpus` finds a test corpus at ``path``: a 20Newsgroups folder
+    holding ``test.data``."""
+    path = Path(path)
+    return path.is_dir() and (path / "test.data").exists()
+
+
 def load_text_corpus(path: str | os.PathLike, vocabulary_size: int | None = 10000
                      ) -> tuple[Corpus, Corpus | None]:
     """``(train, test)`` from any of the three formats, the vocabulary cut to the ``vocabulary_size``
@@ -701,7 +708,7 @@ def load_text_corpus(path: str | os.PathLike, vocabulary_size: int | None = 1000
         if not (path / "train.data").is_file():
             raise DataError(f"{path}: folder without train.data, expected {FORMATS}")
         train = load_20newsgroups(path, "train")
-        test = load_20newsgroups(path, "test") if (path / "test.data").exists() else None
+        test = load_20newsgroups(path, "test") if has_test_split(path) else None
     elif path.is_file():
         if _sniff(path) == "uci":
             match = UCI_DOCWORD.fullmatch(path.name)

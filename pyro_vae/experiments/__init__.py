@@ -8,10 +8,10 @@ Each experiment is one module of this package. It defines
   ``Config`` is a dataclass with at least a ``seed: int`` field;
 * ``run(config, out_dir, progress=True, device="cpu") -> Results``, which writes its figures
   into ``out_dir`` and returns a :class:`~pyro_vae.results.Results`;
-* optionally ``check_config(config, given)``, which raises :class:`ConfigError` for settings
-  that need more than a type check (a data file that must exist, say, or a setting the user
-  gave that the data in use would leave unused); ``given`` holds the names of the settings
-  the user gave (the overrides of :func:`make_config`). It runs before any output;
+* optionally ``check_config(config, given=frozenset())``, which raises :class:`ConfigError`
+  for settings that need more than a type check (a data file that must exist, say, or a
+  setting the user gave that the data in use would leave unused); ``given`` holds the names
+  of the settings the user gave (the overrides of :func:`make_config`). It runs before any output;
 * optionally ``RESUMABLE = True`` when its fits keep checkpoints in ``out_dir/checkpoints``
   (:data:`~pyro_vae.experiments.tracking.CHECKPOINTS`), from which ``resume=True`` continues.
 

@@ -4,7 +4,7 @@ by the experiments' ``check_config``: they run before any output or training."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from pyro_vae.errors import ConfigError
 from pyro_vae.validation import MAX_SEED
@@ -35,7 +35,7 @@ def check_tail(config) -> None:
                           f"gives {after_start} after step 0")
 
 
-def check_unused(given: Iterable[str], unused: Iterable[str], why: str) -> None:
+def check_unused(given: Collection[str], unused: Iterable[str], why: str) -> None:
     """None of the settings the user gave (``given``) is among ``unused``, those that ``why``
     (the data in use, say) leaves unused."""
     names = [setting for setting in unused if setting in given]
@@ -43,13 +43,12 @@ def check_unused(given: Iterable[str], unused: Iterable[str], why: str) -> None:
         raise ConfigError(f"{', '.join(names)} would be unused: {why}")
 
 
-def check_data_source(config, given: Iterable[str], built_in_only: tuple[str, ...] = (),
-                      data_only: tuple[str, ...] = ()) -> None:
-    """A setting the user gave for the built-in data is refused with ``--data``, and the reverse."""
+def check_data_source(config, given: Collection[str], built_in_only: tuple[str, ...]) -> None:
+    """A setting of the built-in data that the user gave is refused with ``--data``."""
     if config.data:
-        check_unused(given, built_in_only, "settings of the built-in data do not apply to --data")
-    else:
-        check_unused(given, data_only, "settings of --data do not apply to the built-in data")
+        many = sum(setting in given for setting in built_in_only) > 1
+        check_unused(given, built_in_only, f"{'they apply' if many else 'it applies'} only to the built-in data, "
+                                           f"which --data {config.data!r} replaces")
 
 
 def check_seeds(config, count: int, what: str) -> None:

@@ -22,6 +22,7 @@ import torch
 
 from pyro_vae import guides, models
 from pyro_vae.data import frey_split, idx_file, load_frey, load_idx_images, sparse_bernoulli
+from pyro_vae.data.frey import FREY_TRAIN
 from pyro_vae.errors import ConfigError
 from pyro_vae.families import Bernoulli, Family, Gaussian
 
@@ -44,11 +45,12 @@ def build_pair(architecture: str, observation: Family, data_dim: int, latent_dim
     return model, guide
 
 
-#: The kinds of data source of :func:`load_data` → the size settings that each reads.
+#: The size settings of :func:`load_data`'s sources, and those that each kind of source reads.
+SIZE_SETTINGS = ("n_synthetic", "data_dim", "n_train", "n_images")
 DATA_SETTINGS = {
     "the synthetic set": ("n_synthetic", "data_dim", "n_train"),
-    "Frey faces": (),  # split by frey_split
-    "an IDX folder": ("n_images",),  # its test file is the test set
+    "Frey faces": (),
+    "an IDX folder": ("n_images",),
     "an IDX image file": ("n_images", "n_train"),
 }
 
@@ -61,6 +63,19 @@ def data_source(config) -> str:
     if path.suffix == ".mat" or (path.is_dir() and (path / "frey_rawface.mat").exists()):
         return "Frey faces"
     return "an IDX folder" if path.is_dir() else "an IDX image file"
+
+
+def sizes_not_read(config) -> tuple[tuple[str, ...], str]:
+    """The size settings that the source of ``config.data`` does not read, and why, in words."""
+    source = data_source(config)
+    reads = DATA_SETTINGS[source]
+    if source == "Frey faces":
+        why = f"--data {config.data!r} holds Frey faces, split {FREY_TRAIN} / the rest as in App. B.2"
+    else:
+        where = "without --data the data are" if not config.data else f"--data {config.data!r} is"
+        test = " (its test images are the test set)" if source == "an IDX folder" else ""
+        why = f"{where} {source}{test}; of the size settings it reads only {', '.join(reads)}"
+    return tuple(name for name in SIZE_SETTINGS if name not in reads), why
 
 
 def _split(x: torch.Tensor, n_train: int, source: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -94,7 +94,7 @@ PROFILES = {
 USABLE_OBJECTIVES = ("enum", "elbo", "tracegraph", "iwae")
 
 
-def check_config(config: Config, given: frozenset[str]) -> None:
+def check_config(config: Config, given: frozenset[str] = frozenset()) -> None:
     """A usable objective and mini-batches within the data, before any output or fit."""
     if config.objective not in USABLE_OBJECTIVES:
         raise ConfigError(f"objective {config.objective!r} cannot train gmm: its code is one categorical site "

@@ -87,7 +87,7 @@ def load_images(config: Config, family: str) -> tuple[str, torch.Tensor]:
     return description, x
 
 
-def check_config(config: Config, given: frozenset[str]) -> None:
+def check_config(config: Config, given: frozenset[str] = frozenset()) -> None:
     """Families and architectures known, the data readable, κ below d, no built-in setting
     ``given`` with ``--data``: before any output or training (``make_config`` checked that β
     is positive)."""

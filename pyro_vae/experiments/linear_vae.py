@@ -69,7 +69,7 @@ PROFILES = {
 }
 
 
-def check_config(config: Config, given: frozenset[str]) -> None:
+def check_config(config: Config, given: frozenset[str] = frozenset()) -> None:
     """At least two runs (the fixed-σ claim compares its gap with the spread over runs) and
     mini-batches within the data, before any output."""
     if config.runs < 2:

@@ -36,7 +36,7 @@ from pyro_vae.initialisation import he_init, mle_init
 from pyro_vae.results import Claim, Results
 
 from .checks import check_batch_sizes, check_known, check_seeds, check_unused
-from .glm_runs import ARCHITECTURES, DATA_SETTINGS, build_pair, data_source, load_data
+from .glm_runs import ARCHITECTURES, build_pair, load_data, sizes_not_read
 from .multirun import run_on_device
 from .tracking import CHECKPOINTS, checkpoint_file, fit_tracked, track_table
 
@@ -80,17 +80,11 @@ PROFILES = {
 }
 
 
-def check_config(config: Config, given: frozenset[str]) -> None:
+def check_config(config: Config, given: frozenset[str] = frozenset()) -> None:
     """Read the data once and check that every pair can be built and initialised, so that a
     bad ``--data`` fails before any output or training; refuse a size setting the user
     ``given`` that the data source does not read."""
     check_known("architectures", config.architectures, ARCHITECTURES)
-    source = data_source(config)
-    reads = DATA_SETTINGS[source]
-    sizes = dict.fromkeys(name for names in DATA_SETTINGS.values() for name in names)
-    check_unused(given, [name for name in sizes if name not in reads],
-                 f"the data source is {source}, " + (f"which uses only {', '.join(reads)}" if reads
-                                                      else "split as in App. B.2 (1316 rows for training)"))
     check_seeds(config, len(config.architectures) * len(config.latent_dims), "(architecture, κ) pairs")
     if not 0 <= config.burn_in < 1:
         raise ConfigError(f"burn_in must be a fraction of the steps in [0, 1), got {config.burn_in}")
@@ -99,6 +93,7 @@ def check_config(config: Config, given: frozenset[str]) -> None:
         raise ConfigError(f"initialisations must include 'MLE-B' and 'Bench' and come from {list(INITIALISATIONS)}, "
                           f"got {config.initialisations}")
     _, train, _ = load_data(config, binary=True)
+    check_unused(given, *sizes_not_read(config))  # after reading, so that a bad --data is named first
     check_batch_sizes(train.shape[0], batch_size=config.batch_size)
     d = train.shape[1]
     if max(config.latent_dims) >= d:

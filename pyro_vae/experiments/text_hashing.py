@@ -38,13 +38,14 @@ from pyro_vae import guides, models, plots
 from pyro_vae.bits import MAX_ENUMERATED_BITS
 from pyro_vae.consistency import consistency_distance
 from pyro_vae.data import load_text_corpus, topic_corpus
+from pyro_vae.data.bow import has_test_split
 from pyro_vae.documents import DocumentLength
 from pyro_vae.errors import ConfigError
 from pyro_vae.evaluation import elbo_per_point
 from pyro_vae.families import Multinomial
 from pyro_vae.results import Claim, Results
 
-from .checks import check_batch_sizes, check_data_source, check_known, check_seeds
+from .checks import check_batch_sizes, check_data_source, check_known, check_seeds, check_unused
 from .multirun import run_on_device
 from .tracking import fit_tracked
 
@@ -104,18 +105,14 @@ PROFILES = {
 }
 
 
-def load_corpus(config: Config, given: frozenset[str] = frozenset()) -> tuple[str, torch.Tensor, torch.Tensor]:
-    """``(description, train, test)`` word counts, rows = documents; a :class:`ConfigError` when
-    ``n_train`` is among the settings ``given`` and the corpus comes with its own test set."""
+def load_corpus(config: Config) -> tuple[str, torch.Tensor, torch.Tensor]:
+    """``(description, train, test)`` word counts, rows = documents."""
     if not config.data:
         corpus = topic_corpus(config.n_train, config.n_test, config.corpus_vocab, config.topics, seed=config.seed)
         return (f"built-in LDA corpus: {config.topics} topics, {config.corpus_vocab} words",
                 corpus.train, corpus.test)
     train, test = load_text_corpus(config.data, config.vocabulary_size)
     counts = train.dense()
-    if test is not None and "n_train" in given:
-        raise ConfigError(f"n_train would be unused: --data {config.data!r} has its own test set, and all its "
-                          f"{counts.shape[0]} training documents are used")
     if test is None:
         if counts.shape[0] <= config.n_train:
             raise ConfigError(f"--data {config.data!r} holds {counts.shape[0]} documents; n_train={config.n_train} "
@@ -124,7 +121,7 @@ def load_corpus(config: Config, given: frozenset[str] = frozenset()) -> tuple[st
     return f"{train.source} and {test.source}, {counts.shape[1]} words", counts, test.dense()
 
 
-def check_config(config: Config, given: frozenset[str]) -> None:
+def check_config(config: Config, given: frozenset[str] = frozenset()) -> None:
     """Encoders known, every setting the user ``given`` used, the corpus readable and its batches
     within it, before any output or training (``make_config`` checked the types and signs)."""
     check_known("encoders", config.encoders, ENCODERS)
@@ -133,11 +130,16 @@ def check_config(config: Config, given: frozenset[str]) -> None:
     if "hidden" in given and max(config.depths) == 0 and "e2" not in config.encoders:
         raise ConfigError(f"hidden={config.hidden} would be unused: it sizes the hidden layers of e2 and of decoders "
                           f"with depth >= 1, and encoders {config.encoders} with depths {config.depths} have none")
+    if not config.fine_epochs:
+        check_unused(given, ("fine_particles",), "with fine_epochs=0 no epoch is trained with several particles")
     # vocabulary_size is data-only; this message says where the built-in corpus's size is set
     if not config.data and "vocabulary_size" in given:
         raise ConfigError(f"--vocabulary-size {config.vocabulary_size} applies to a corpus read with --data; the "
                           f"built-in corpus has {config.corpus_vocab} words (its setting corpus_vocab)")
-    _, train, _ = load_corpus(config, given)
+    if config.data and has_test_split(config.data):
+        check_unused(given, ("n_train",), f"--data {config.data!r} has its own test set, and all its training "
+                                          "documents are used")
+    _, train, _ = load_corpus(config)
     Multinomial().check_support(train, "training documents")
     check_batch_sizes(train.shape[0], batch_size=config.batch_size)
     if config.data and "vocabulary_size" in given and train.shape[1] < config.vocabulary_size:

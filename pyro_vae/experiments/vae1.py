@@ -79,7 +79,7 @@ def load_images(config: Config) -> torch.Tensor:
     return first_images(config.data, config.n_train, "n_train")
 
 
-def check_config(config: Config, given: frozenset[str]) -> None:
+def check_config(config: Config, given: frozenset[str] = frozenset()) -> None:
     """Read the images once, so that a bad ``--data`` fails before any output or training."""
     check_tail(config)
     check_seeds(config, config.runs, "runs")

@@ -73,7 +73,7 @@ PROFILES = {
 }
 
 
-def check_config(config: Config, given: frozenset[str]) -> None:
+def check_config(config: Config, given: frozenset[str] = frozenset()) -> None:
     """Three distinct settings, mini-batches within the data and enough evaluations for the tail,
     before any output."""
     if config.small_batch_size == config.batch_size or config.high_lr == config.lr:
