@@ -82,6 +82,19 @@ def test_latent_activity_reports_eq_21_counts(tmp_path):
             assert row["dispersion_at_mle"] == 1 and trained == [1, 1]
 
 
+def test_over_fitting_is_the_fall_of_the_test_elbo_from_its_best(mle_init_smoke):
+    assert mle_init.decline_from_best({"test_elbo": [-150.0, -100.0, -110.0]}) == pytest.approx(0.1)
+    assert mle_init.decline_from_best({"test_elbo": [-150.0, -120.0, -100.0]}) == 0
+    for init in mle_init.INITIALISATIONS:
+        claim = next(c for c in mle_init_smoke.claims if c.claim.startswith(f"{init}: no net over-fits"))
+        rows = [r for r in mle_init_smoke.tables["runs"] if r["initialisation"] == init]
+        for row in rows:
+            track = mle_init_smoke.tables[f"track {row['architecture']} κ={row['latent_dim']} {init}"]
+            best = max(t["test_elbo"] for t in track)
+            assert row["test_decline_from_best"] == pytest.approx((best - track[-1]["test_elbo"]) / abs(best))
+        assert claim.holds == all(r["test_decline_from_best"] < mle_init.TOLERANCE for r in rows)
+
+
 def test_frey_data_for_mle_init(tmp_path):
     faces = np.random.default_rng(0).integers(0, 256, size=(560, 1965)).astype(np.uint8)
     scipy.io.savemat(tmp_path / "frey_rawface.mat", {"ff": faces})

@@ -46,7 +46,7 @@ SUMMARY = ("seed 003 §4.1: MLE-based (MLE-B, ours and App. B.3's) vs He (Bench)
            "β-VAEs, affine and ReLU-Net; ELBO vs the bound L̂ (eq. 14) and Cor. 1's band")
 #: name → ``pass_through`` of :func:`~pyro_vae.initialisation.mle_init`, None for He alone
 INITIALISATIONS = {"MLE-B": True, "MLE-B (App. B.3)": False, "Bench": None}
-TOLERANCE = 0.01  # "starts at its end value": within 1 % of the final ELBO
+TOLERANCE = 0.01  # "starts at its end value", "comparable", "no over-fitting": within 1 %
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +162,13 @@ def dip_split(track: dict, at: int, l_hat: float) -> dict:
     return dict(zip(keys, values))
 
 
+def decline_from_best(track: dict) -> float:
+    """How far the final test ELBO lies below the best one of the run, relative to the best: a
+    net that over-fits (§4.1 saw none) raises its train ELBO while this grows."""
+    best = max(track["test_elbo"])
+    return (best - track["test_elbo"][-1]) / abs(best)
+
+
 def reference(train: torch.Tensor, test: torch.Tensor, latent_dim: int) -> dict:
     """L̂ of the MLE on train and test data and the upper edge of Cor. 1's band."""
     edf = Bernoulli().edf()
@@ -197,7 +204,8 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
         rows.append({
             "architecture": architecture, "latent_dim": k, "initialisation": init,
             "train_elbo_step0": track["train_elbo"][0], "train_elbo_final": track["train_elbo"][-1],
-            "test_elbo_final": track["test_elbo"][-1],
+            "test_elbo_final": track["test_elbo"][-1], "test_elbo_best": max(track["test_elbo"]),
+            "test_decline_from_best": decline_from_best(track),
             "relative_change": abs(track["train_elbo"][0] - track["train_elbo"][-1]) / abs(track["train_elbo"][-1]),
             "l_hat_train": ref["train"]["l_hat"], "l_hat_test": ref["test"]["l_hat"],
             "cor1_band_upper_train": ref["train"]["band_upper"],
@@ -233,6 +241,15 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
                       f"(SE {r['train_se_there']:.4f}), "
                       f"margin with 3 SE {r['min_margin_above_l_hat_after_burn_in']:+.4f}" for r in mle_rows),
             all(r["min_margin_above_l_hat_after_burn_in"] >= 0 for r in mle_rows)))
+    for init in config.initialisations:
+        init_rows = [r for r in rows if r["initialisation"] == init]
+        claims.append(Claim(
+            f"{init}: no net over-fits: the final test ELBO is within {TOLERANCE:.0%} of the run's best in every setup",
+            "in no setup a net was over-fitting, not even for large κ with synthetic data (§4.1)",
+            ", ".join(f"{r['architecture']} κ={r['latent_dim']}: test {r['test_elbo_best']:.2f} → "
+                      f"{r['test_elbo_final']:.2f} ({r['test_decline_from_best']:.2%} below its best; train "
+                      f"{r['train_elbo_final']:.2f})" for r in init_rows),
+            all(r["test_decline_from_best"] < TOLERANCE for r in init_rows)))
     bench_rows = [r for r in rows if r["initialisation"] == "Bench"]
     claims.append(Claim(
         "Bench: the final train ELBO is above L̂ in every setup",
