@@ -343,6 +343,8 @@ def test_make_config_keeps_what_zero_and_ints_mean():
     ("vae3", {"seed": 2**32 - 1}, "seed 4294967295 with 2 runs uses the seeds up to 4294967296, beyond the largest "
                                   "seed 4294967295; give a seed of at most 4294967294"),
     ("mle-init", {"seed": 2**32 - 1}, r"with 2 \(architecture, κ\) pairs uses the seeds up to 4294967296"),
+    *[(name, {"eval_samples": 1}, "^eval_samples=1: an evaluation needs at least 2 samples for its Monte-Carlo "
+                                  "standard error$") for name in ("mle-init", "linear-vae", "vae1", "vae3")],
 ])
 def test_settings_that_cannot_work_are_refused_before_any_output(tmp_path, name, overrides, match):
     with pytest.raises(ConfigError, match=match):

@@ -82,6 +82,14 @@ def test_latent_activity_reports_eq_21_counts(tmp_path):
             assert row["dispersion_at_mle"] == 1 and trained == [1, 1]
 
 
+@pytest.mark.parametrize("burn_in, steps, step", [(0.1, 3000, 300), (0.3, 10, 3), (0.05, 10, 1), (0.59, 10, 6),
+                                                  (0.0, 10, 0)])
+def test_the_burn_in_ends_at_the_first_step_not_before_its_fraction(burn_in, steps, step):
+    """Not rounded down: with burn_in=0.05 of 10 steps step 0 lies inside the burn-in."""
+    config = experiments.make_config(mle_init, "smoke", burn_in=burn_in, steps=steps)
+    assert mle_init.burn_in_step(config) == step
+
+
 def test_over_fitting_is_the_fall_of_the_test_elbo_from_its_best(mle_init_smoke):
     assert mle_init.decline_from_best({"test_elbo": [-150.0, -100.0, -110.0]}) == pytest.approx(0.1)
     assert mle_init.decline_from_best({"test_elbo": [-150.0, -120.0, -100.0]}) == 0
@@ -146,6 +154,13 @@ def test_an_unreadable_data_source_is_named_before_unused_sizes(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         experiments.run_experiment("mle-init", "smoke", out=tmp_path / "o", data=str(tmp_path / "nope"), data_dim=9)
     assert not (tmp_path / "o").exists()
+
+
+def test_latent_activity_keeps_close_betas_apart(tmp_path):
+    """β = 1 and β = 1.0000001 print alike with 6 digits; their fits keep separate checkpoints."""
+    results, _ = experiments.run_experiment("latent-activity", "smoke", out=tmp_path / "o", progress=False,
+                                            betas=(1.0, 1.0000001), families=("gaussian",))
+    assert sorted(row["beta"] for row in results.tables["active_units"]) == [1.0, 1.0000001]
 
 
 def test_latent_activity_refuses_image_size_with_data_even_at_the_profile_value(tmp_path):

@@ -35,6 +35,13 @@ def check_tail(config) -> None:
                           f"gives {after_start} after step 0")
 
 
+def check_eval_samples(config) -> None:
+    """At least two samples per evaluation: its Monte-Carlo standard error needs them."""
+    if config.eval_samples < 2:
+        raise ConfigError(f"eval_samples={config.eval_samples}: an evaluation needs at least 2 samples for its "
+                          "Monte-Carlo standard error")
+
+
 def check_unused(given: Collection[str], unused: Iterable[str], why: str) -> None:
     """None of the settings the user gave (``given``) is among ``unused``, those that ``why``
     (the data in use, say) leaves unused."""

@@ -124,7 +124,7 @@ def train_one(config: Config, setup: tuple[str, float, str], checkpoints: pathli
     he_init(model, guide)
     history = fit(model, guide, x, "elbo", steps=config.steps, batch_size=config.batch_size, lr=config.lr,
                   beta=beta, progress=False,
-                  checkpoint=checkpoint_file(checkpoints, family, f"beta{beta:g}", architecture))
+                  checkpoint=checkpoint_file(checkpoints, family, f"beta{beta!r}", architecture))
     tail = history.elbo[-max(1, config.steps // 10):]
     return {"activity": latent_activity(guide, x).tolist(), "objective": sum(tail) / len(tail),
             "dispersion": float(model.observation.edf().dispersion)}

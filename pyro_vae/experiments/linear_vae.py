@@ -23,7 +23,7 @@ from pyro_vae.evaluation import log_likelihood
 from pyro_vae.ppca import ppca_mle
 from pyro_vae.results import Claim, Results
 
-from .checks import check_batch_sizes, check_seeds
+from .checks import check_batch_sizes, check_eval_samples, check_seeds
 from .entropy_runs import TRAINED_BY, entropy_figure, gap_summary, relative_gaps, track_rows, train_tracked
 from .multirun import run_config_seeds
 from .tracking import CHECKPOINTS, checkpoint_file
@@ -76,6 +76,7 @@ def check_config(config: Config, given: frozenset[str] = frozenset()) -> None:
         raise ConfigError(f"--runs {config.runs}: linear-vae needs at least 2 runs; its fixed-σ claim compares "
                           "the gap with the run-to-run standard deviation")
     check_seeds(config, config.runs, "runs")
+    check_eval_samples(config)
     check_batch_sizes(config.n_train, batch_size=config.batch_size)
 
 

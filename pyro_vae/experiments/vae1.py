@@ -25,7 +25,7 @@ from pyro_vae import guides, models
 from pyro_vae.data import blob_images
 from pyro_vae.results import Claim, Results
 
-from .checks import check_batch_sizes, check_seeds, check_tail
+from .checks import check_batch_sizes, check_eval_samples, check_seeds, check_tail
 from .entropy_runs import TRAINED_BY, entropy_figure, gap_summary, relative_gaps, track_rows, train_tracked
 from .image_data import first_images, image_file
 from .multirun import run_config_seeds
@@ -82,6 +82,7 @@ def load_images(config: Config) -> torch.Tensor:
 def check_config(config: Config, given: frozenset[str] = frozenset()) -> None:
     """Read the images once, so that a bad ``--data`` fails before any output or training."""
     check_tail(config)
+    check_eval_samples(config)
     check_seeds(config, config.runs, "runs")
     check_batch_sizes(load_images(config).shape[0], batch_size=config.batch_size)
 

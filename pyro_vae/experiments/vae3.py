@@ -21,7 +21,7 @@ from pyro_vae.data import pca_ring
 from pyro_vae.errors import ConfigError
 from pyro_vae.results import Claim, Results
 
-from .checks import check_batch_sizes, check_seeds, check_tail
+from .checks import check_batch_sizes, check_eval_samples, check_seeds, check_tail
 from .entropy_runs import TRAINED_BY, entropy_figure, gap_summary, relative_gaps, track_rows, train_tracked
 from .multirun import run_config_seeds
 from .tracking import CHECKPOINTS, checkpoint_file
@@ -80,6 +80,7 @@ def check_config(config: Config, given: frozenset[str] = frozenset()) -> None:
         raise ConfigError(f"Fig. 2's settings must differ: small_batch_size={config.small_batch_size} vs "
                           f"batch_size={config.batch_size}, high_lr={config.high_lr} vs lr={config.lr}")
     check_tail(config)
+    check_eval_samples(config)
     check_seeds(config, config.runs, "runs")
     check_batch_sizes(config.n_train, batch_size=config.batch_size, small_batch_size=config.small_batch_size)
 
