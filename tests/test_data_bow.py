@@ -16,6 +16,7 @@ from pyro_vae.data.bow import (
     load_text_corpus,
     load_uci_bow,
     most_frequent_words,
+    split_documents,
 )
 from pyro_vae.errors import ConfigError, DataError
 
@@ -396,6 +397,33 @@ def test_load_text_corpus_truncates_both_splits_by_the_training_ranking(tmp_path
     assert full_train.vocabulary_size == 6 and torch.equal(full_test.dense(), as_tensor(test))
     assert load_text_corpus(tmp_path, vocabulary_size=6)[0].vocabulary == tuple(words)
     assert load_text_corpus(tmp_path)[0].vocabulary_size == 6  # default 10000 > 6: nothing cut
+
+
+def test_a_single_file_is_split_at_n_train_before_its_vocabulary_is_ranked(tmp_path):
+    train = np.array([[9, 1, 5, 0, 2, 1], [1, 0, 4, 0, 1, 0], [0, 0, 0, 0, 0, 3]])
+    test = np.array([[0, 8, 0, 7, 0, 0], [0, 9, 1, 6, 0, 0]])  # the whole file's top 3: 1, 0, 3
+    path = write_ldac(tmp_path / "corpus.dat", np.concatenate([train, test]))
+    got_train, got_test = load_text_corpus(path, vocabulary_size=3, n_train=3)
+    train_top = [0, 2, 5]  # training totals 10, 1, 9, 0, 3, 4
+    assert brute_force_top(np.concatenate([train, test]), 3) != train_top
+    assert torch.equal(got_train.dense(), as_tensor(train[:, train_top]))
+    assert torch.equal(got_test.dense(), as_tensor(test[:, train_top]))
+    assert got_test.source.endswith("(documents 4–5)") and got_train.source.endswith("(documents 1–3)")
+    with pytest.raises(ConfigError, match="holds 5 documents; n_train=5 are for training and the rest for testing"):
+        load_text_corpus(path, n_train=5)
+    write_20ng(tmp_path / "ng", "train", train, np.array([0, 1, 0]), words_for(6))
+    write_20ng(tmp_path / "ng", "test", test, np.array([1, 1]), words_for(6))
+    with pytest.raises(ConfigError, match="n_train=2 would be unused: .* has its own test split"):
+        load_text_corpus(tmp_path / "ng", n_train=2)
+
+
+def test_split_documents_keeps_labels_and_empty_documents():
+    corpus = Corpus(np.array([0, 0, 2, 3]), np.array([1, 2, 0, 1]), np.array([1, 4, 2, 5]), 5, ("a", "b", "c"),
+                    np.array([4, 3, 2, 1, 0]), "c.txt")
+    first, rest = split_documents(corpus, 2)
+    assert torch.equal(first.dense(), corpus.dense()[:2]) and torch.equal(rest.dense(), corpus.dense()[2:])
+    np.testing.assert_array_equal(rest.labels, [2, 1, 0])
+    assert (first.num_documents, rest.num_documents, rest.vocabulary) == (2, 3, ("a", "b", "c"))
 
 
 def test_load_text_corpus_20newsgroups_without_test(tmp_path):

@@ -25,6 +25,15 @@ def test_tables_and_claims_follow_from_the_cells(tmp_path):
     assert all(c.holds == (c.ours.startswith("holds in 1 of 1")) for c in results.claims)
 
 
+def test_the_ordering_is_e1_e2_e3_whatever_the_order_of_the_encoders_given(tmp_path):
+    results, _ = experiments.run_experiment("text-hashing", "smoke", out=tmp_path / "o", progress=False,
+                                            encoders=("e3", "e1"))
+    cells = {r["encoder"]: r for r in results.tables["cells"]}
+    for row in results.tables["orderings"]:
+        for split in ("train", "test"):
+            assert row[f"{split}: e1 < e2 < e3"] == (cells["e1"][f"{split}_nelbo"] < cells["e3"][f"{split}_nelbo"])
+
+
 def test_paper_table_is_read_by_bits_depth_encoder():
     assert text_hashing.paper_value("test", 16, 1, "e2") == 422
     assert text_hashing.paper_value("train", 64, 2, "e1") == 134

@@ -682,10 +682,29 @@ def has_test_split(path: str | os.PathLike) -> bool:
     return path.is_dir() and (path / "test.data").exists()
 
 
-def load_text_corpus(path: str | os.PathLike, vocabulary_size: int | None = 10000
+def split_documents(corpus: Corpus, n: int) -> tuple[Corpus, Corpus]:
+    """The first ``n`` documents of ``corpus`` and the rest, as two corpora over its vocabulary."""
+    check_positive_int("split_documents: n", n)
+    if n >= corpus.num_documents:
+        raise ConfigError(f"{corpus.source}: {corpus.num_documents} documents; the first n={n} leave none for the "
+                          "second part")
+    first = corpus.doc_ids < n
+    parts = []
+    for rows, start, stop in ((first, 0, n), (~first, n, corpus.num_documents)):
+        labels = None if corpus.labels is None else corpus.labels[start:stop]
+        parts.append(Corpus(corpus.doc_ids[rows] - start, corpus.word_ids[rows], corpus.counts[rows], stop - start,
+                            corpus.vocabulary, labels, f"{corpus.source} (documents {start + 1}–{stop})"))
+    return parts[0], parts[1]
+
+
+def load_text_corpus(path: str | os.PathLike, vocabulary_size: int | None = 10000, n_train: int | None = None
                      ) -> tuple[Corpus, Corpus | None]:
     """``(train, test)`` from any of the three formats, the vocabulary cut to the ``vocabulary_size``
     most frequent training words (the common preprocessing of seed 000 App. B.2).
+
+    A corpus without a test split is split when ``n_train`` is given: its first ``n_train``
+    documents are the training corpus, the rest the test corpus (:func:`split_documents`), before
+    the vocabulary is chosen. ``n_train`` with a corpus that has its own test split is a ConfigError.
 
     The format is told by these rules:
 
@@ -703,6 +722,7 @@ def load_text_corpus(path: str | os.PathLike, vocabulary_size: int | None = 1000
     to ``most_frequent_words(train, vocabulary_size)``, ranked on the training corpus only.
     """
     check_positive_int("load_text_corpus: vocabulary_size", vocabulary_size, allow_none=True)
+    check_positive_int("load_text_corpus: n_train", n_train, allow_none=True)
     path = Path(path)
     if path.is_dir():
         if not (path / "train.data").is_file():
@@ -720,6 +740,13 @@ def load_text_corpus(path: str | os.PathLike, vocabulary_size: int | None = 1000
         test = None
     else:
         raise DataError(f"{path}: no such file or folder, expected {FORMATS}")
+    if n_train is not None:
+        if test is not None:
+            raise ConfigError(f"load_text_corpus: n_train={n_train} would be unused: {path} has its own test split")
+        if n_train >= train.num_documents:
+            raise ConfigError(f"{path} holds {train.num_documents} documents; n_train={n_train} are for training "
+                              "and the rest for testing, so give fewer")
+        train, test = split_documents(train, n_train)
     if vocabulary_size is not None and vocabulary_size < train.vocabulary_size:
         keep = most_frequent_words(train, vocabulary_size)
         train = train.restrict(keep)
