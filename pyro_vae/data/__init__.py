@@ -1,6 +1,14 @@
 """Data: synthetic sets the papers define (built in) and loaders for standard file formats."""
 
-from .bow import Corpus, load_20newsgroups, load_ldac, load_text_corpus, load_uci_bow, most_frequent_words
+from .bow import (
+    Corpus,
+    load_20newsgroups,
+    load_ldac,
+    load_text_corpus,
+    load_uci_bow,
+    most_frequent_words,
+    split_documents,
+)
 from .frey import frey_split, load_frey
 from .idx import idx_file, load_idx_images, load_idx_labels, read_idx
 from .synthetic import (
@@ -22,5 +30,6 @@ __all__ = [
     "idx_file", "load_idx_images", "load_idx_labels", "read_idx",
     "frey_split", "load_frey",
     "Corpus", "load_20newsgroups", "load_ldac", "load_text_corpus", "load_uci_bow", "most_frequent_words",
+    "split_documents",
     "TopicCorpus", "topic_corpus",
 ]

@@ -715,7 +715,7 @@ def load_text_corpus(path: str | os.PathLike, vocabulary_size: int | None = 1000
     - UCI: the vocabulary is ``vocab.<name>.txt`` beside ``docword.<name>.txt[.gz]`` when that file
       exists, else w0, w1, ...; LDA-C: the vocabulary is ``vocab.txt`` in the same folder when it
       exists (as in Blei's AP release, ``ap.dat`` beside ``vocab.txt``), else w0 ... up to the
-      largest id seen. These files have no test split: test is None;
+      largest id seen. These files have no test split: test is None unless ``n_train`` is given;
     - anything else is a DataError naming the path and the three formats expected.
 
     When ``vocabulary_size`` is not None and smaller than the vocabulary, both corpora are restricted
@@ -724,6 +724,8 @@ def load_text_corpus(path: str | os.PathLike, vocabulary_size: int | None = 1000
     check_positive_int("load_text_corpus: vocabulary_size", vocabulary_size, allow_none=True)
     check_positive_int("load_text_corpus: n_train", n_train, allow_none=True)
     path = Path(path)
+    if n_train is not None and has_test_split(path):
+        raise ConfigError(f"load_text_corpus: n_train={n_train} would be unused: {path} has its own test split")
     if path.is_dir():
         if not (path / "train.data").is_file():
             raise DataError(f"{path}: folder without train.data, expected {FORMATS}")
@@ -741,8 +743,6 @@ def load_text_corpus(path: str | os.PathLike, vocabulary_size: int | None = 1000
     else:
         raise DataError(f"{path}: no such file or folder, expected {FORMATS}")
     if n_train is not None:
-        if test is not None:
-            raise ConfigError(f"load_text_corpus: n_train={n_train} would be unused: {path} has its own test split")
         if n_train >= train.num_documents:
             raise ConfigError(f"{path} holds {train.num_documents} documents; n_train={n_train} are for training "
                               "and the rest for testing, so give fewer")

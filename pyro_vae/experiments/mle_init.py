@@ -9,7 +9,8 @@ both variants. Tracked: train and test ELBO; drawn beside them the bound L̂ of 
 from the training data) and Cor. 1's band ``[L̂, L̂ + n/192 E Σ ϑ⁴]`` at the MLE encoder.
 For the affine pairs also the pair's own L̂(θ) and L̂(θ, φ) (:func:`own_bounds`), which split a
 dip of the ELBO below L̂ into the decoder's and the encoder's distance from the MLE and Cor. 1's
-remainder (:func:`dip_split`).
+remainder (:func:`dip_split`). And whether a net over-fits (§4.1 saw none): how far its test ELBO
+ends below its best (:func:`decline_from_best`).
 Adam 1e-4, batch 100, as the paper; the paper trains 25 000 steps.
 Data: see :mod:`pyro_vae.experiments.glm_runs`. One ``--data`` set per run; the paper's
 18 setups are the ``paper`` profile on the synthetic set, ``--data`` Frey and ``--data`` MNIST.
@@ -166,13 +167,15 @@ def dip_split(track: dict, at: int, l_hat: float) -> dict:
 
 def burn_in_step(config: Config) -> int:
     """The first step at or after ``burn_in`` × ``steps``, from which "the ELBO stays above L̂" is
-    checked (a product such as 0.3 × 10 = 3.0000000000000004 counts as step 3)."""
-    return math.ceil(config.burn_in * config.steps - 1e-9)
+    checked after §4.1's "very short burn-in period" (a product such as 0.3 × 10 =
+    3.0000000000000004 counts as step 3)."""
+    return math.ceil(round(config.burn_in * config.steps, 6))
 
 
 def decline_from_best(track: dict) -> float:
-    """How far the final test ELBO lies below the best one of the run, relative to the best: a
-    net that over-fits (§4.1 saw none) raises its train ELBO while this grows."""
+    """How far the final test ELBO lies below the best one of the run, relative to the best. §4.1
+    saw no net over-fit; the claim asks that the test ELBO does not fall more than 1 % from its
+    best (whatever the train ELBO does)."""
     best = max(track["test_elbo"])
     return (best - track["test_elbo"][-1]) / abs(best)
 
@@ -252,7 +255,8 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
     for init in config.initialisations:
         init_rows = [r for r in rows if r["initialisation"] == init]
         claims.append(Claim(
-            f"{init}: no net over-fits: the final test ELBO is within {TOLERANCE:.0%} of the run's best in every setup",
+            f"{init}: no net over-fits: the test ELBO does not end more than {TOLERANCE:.0%} below the run's best, "
+            "in every setup",
             "in no setup a net was over-fitting, not even for large κ with synthetic data (§4.1)",
             ", ".join(f"{r['architecture']} κ={r['latent_dim']}: test {r['test_elbo_best']:.2f} → "
                       f"{r['test_elbo_final']:.2f} ({r['test_decline_from_best']:.2%} below its best; train "

@@ -19,8 +19,8 @@ is reported beside its NELBO: 0 for a linear decoder whose log-partition is affi
 
 Data: the built-in LDA corpus (:func:`~pyro_vae.data.topic_corpus`), or ``--data`` a
 20Newsgroups "matlab" folder (train and test), a UCI ``docword`` file or an LDA-C file, cut to
-the ``vocabulary_size`` most frequent training words; a single file is split into its first
-``n_train`` documents for training and the rest for testing.
+the ``vocabulary_size`` most frequent training words; a corpus without test files is split into
+its first ``n_train`` documents for training and the rest for testing.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Config:
     workers: int = 0  # 0: one per CPU
     data: str = ""  # a 20Newsgroups folder, a UCI docword file, an LDA-C file; "" = the built-in corpus
     vocabulary_size: int = 10_000  # --data: keep the most frequent training words
-    n_train: int = 2000  # built-in corpus (and a single --data file): training documents
+    n_train: int = 2000  # built-in corpus (and --data without test files): training documents
     n_test: int = 500  # built-in corpus: test documents
     corpus_vocab: int = 1000  # built-in corpus: words
     topics: int = 20  # built-in corpus: LDA topics
@@ -225,8 +225,8 @@ def run(config: Config, out_dir: pathlib.Path, progress: bool = True, device: st
             f"Table 2, same settings: holds in {sum(paper_rows)} of {len(paper_rows)}" if paper_rows else None,
             f"holds in {sum(r[f'{split}: e1 < e2 < e3'] for r in orderings)} of {len(orderings)}: "
             + "; ".join(f"{r['bits']} bits d={r['depth']}: "
-                        + " / ".join(f"{results[r['bits'], r['depth'], e][f'{split}_nelbo']:.1f}"
-                                     for e in config.encoders) for r in orderings),
+                        + " / ".join(f"{e} {results[r['bits'], r['depth'], e][f'{split}_nelbo']:.1f}"
+                                     for e in ENCODERS if e in config.encoders) for r in orderings),
             all(r[f"{split}: e1 < e2 < e3"] for r in orderings)))
     if {"e1", "e3"} <= set(config.encoders):
         wins = [results[b, d, "e1"]["test_nelbo"] < results[b, d, "e3"]["test_nelbo"]
