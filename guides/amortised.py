@@ -6,15 +6,14 @@ from collections.abc import Callable
 
 import pyro
 import torch
-from pyro.nn import PyroModule
 from pyro.nn.module import to_pyro_module_
 from torch import nn
 
 from pyro_vae.families import Family
-from pyro_vae.naming import unique_name
+from pyro_vae.naming import UniquelyNamed
 
 
-class AmortisedGuide(PyroModule):
+class AmortisedGuide(UniquelyNamed):
     """``q_φ(z | x) = h′(z) exp(<ψ(z), g_φ(t(x))> − B)``: a latent family, an encoder g, an input map t.
 
     :param family: the latent :class:`~pyro_vae.families.Family` (its statistic is ψ).
@@ -28,7 +27,7 @@ class AmortisedGuide(PyroModule):
         encoder: nn.Module,
         input_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ):
-        super().__init__(unique_name(self))
+        super().__init__()
         if not isinstance(family, Family):
             raise TypeError(f"family must be a pyro_vae Family, got {type(family).__name__}")
         to_pyro_module_(family)

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
 
 from pyro_vae.families import Categorical
-from pyro_vae.naming import unique_name
+from pyro_vae.naming import UniquelyNamed
 from pyro_vae.networks import mlp
 
 from .amortised import AmortisedGuide
@@ -23,14 +22,14 @@ class ExactCategorical(AmortisedGuide):
         super().__init__(Categorical(num_classes), mlp(input_dim, num_classes, hidden))
 
 
-class ExactPosterior(PyroModule):
+class ExactPosterior(UniquelyNamed):
     """The model's own posterior ``p_θ(z | x)``, computed by enumeration: the tightness gap is 0.
 
     It has no parameters; with it, ELBO training is maximum-likelihood training.
     """
 
     def __init__(self, model):
-        super().__init__(unique_name(self))
+        super().__init__()
         if not getattr(model, "latent_is_discrete", False):
             raise TypeError("ExactPosterior needs a model with a categorical prior over 'z'")
         object.__setattr__(self, "model", model)  # not a submodule: its parameters stay the model's

@@ -5,13 +5,12 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
 from pyro.nn.module import to_pyro_module_
 from torch import nn
 
 from pyro_vae.errors import ConfigError
 from pyro_vae.families import Gaussian, HeteroscedasticGaussian, code_bits
-from pyro_vae.naming import unique_name
+from pyro_vae.naming import UniquelyNamed
 from pyro_vae.networks import Concatenate, UnitColumnLinear, mlp
 from pyro_vae.ppca import LinearGaussian
 from pyro_vae.validation import check_positive_int
@@ -49,7 +48,7 @@ class GaussianMixture(ExponentialFamilyVAE):
         return self.observation.sigma.item()
 
 
-class GaussianRBM(PyroModule):
+class GaussianRBM(UniquelyNamed):
     """Gaussian–Bernoulli RBM over m bits, the consistent-set model of seed 000 §4.1 (eq. 7, 11).
 
     ``p(x, z) ∝ exp(−|x|²/2σ² + <x, a + W z>/σ² + <v, z>)`` with z ∈ {0,1}^m. Written as a
@@ -61,7 +60,7 @@ class GaussianRBM(PyroModule):
     latent_is_discrete = True
 
     def __init__(self, data_dim: int, bits: int, sigma: float):
-        super().__init__(unique_name(self))
+        super().__init__()
         self.bits = bits
         self.observation = Gaussian(float(sigma))
         to_pyro_module_(self.observation)

@@ -6,19 +6,19 @@ import math
 
 import pyro
 import torch
-from pyro.nn import PyroModule, PyroParam
+from pyro.nn import PyroParam
 from torch.distributions import constraints
 
 from pyro_vae.bits import sample_bits
 from pyro_vae.documents import DocumentLength, WordCounts
 from pyro_vae.errors import ConfigError
 from pyro_vae.families import Multinomial
-from pyro_vae.naming import unique_name
+from pyro_vae.naming import UniquelyNamed
 from pyro_vae.networks import mlp
 from pyro_vae.validation import check_positive_int
 
 
-class TextVAE(PyroModule):
+class TextVAE(UniquelyNamed):
     """``z ~ Bernoulli(½)^m``, ``l ~ p(l)``, ``x | z, l ~ h(x | l) exp(f(z)ᵀx − l A(f(z)))`` (eq. 12).
 
     The decoder f is ``Linear → (ReLU → Linear) × depth`` with ``hidden`` units, followed by the
@@ -41,7 +41,7 @@ class TextVAE(PyroModule):
 
     def __init__(self, vocab_size: int, bits: int, depth: int = 0, hidden: int | None = None,
                  length: DocumentLength | None = None):
-        super().__init__(unique_name(self))
+        super().__init__()
         check_positive_int("vocab_size", vocab_size)
         check_positive_int("bits", bits)
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:

@@ -8,16 +8,15 @@ import pyro
 import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
-from pyro.nn import PyroModule
 from pyro.nn.module import to_pyro_module_
 from torch import nn
 
 from pyro_vae.errors import ConfigError
 from pyro_vae.families import Family
-from pyro_vae.naming import unique_name
+from pyro_vae.naming import UniquelyNamed
 
 
-class ExponentialFamilyVAE(PyroModule):
+class ExponentialFamilyVAE(UniquelyNamed):
     """``z ~ prior``, ``x ~ h(x) exp(<ν(x), θ(f(z))> − A)`` with ``f`` the decoder network.
 
     :param prior: a Pyro distribution with empty batch shape, e.g. a uniform
@@ -29,7 +28,7 @@ class ExponentialFamilyVAE(PyroModule):
     """
 
     def __init__(self, prior: dist.Distribution, decoder: nn.Module, observation: Family):
-        super().__init__(unique_name(self))
+        super().__init__()
         if not isinstance(prior, dist.Distribution):
             raise TypeError(f"prior must be a pyro Distribution, got {type(prior).__name__}")
         if prior.batch_shape != torch.Size():

@@ -8,6 +8,7 @@ run stops with a message and keeps the last good parameters; a seed makes a run 
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 import re
@@ -373,6 +374,18 @@ def test_freeze_keeps_the_model_fixed_and_trains_the_guide(data):
     assert all(p.requires_grad for p in model.parameters())  # restored afterwards
     fit(model, guide, data.x, "enum", steps=1, lr=0.1)  # and trainable again without freeze
     assert not all(torch.equal(a, b) for a, b in zip(snapshot(model), model_before))
+
+
+def test_a_deep_copy_trains_its_own_parameters_and_leaves_the_original(data):
+    model, guide = make_pair(data, learn_sigma=True)
+    fit(model, guide, data.x, "enum", steps=2, lr=0.1)  # the originals' parameters are in the store
+    model_copy, guide_copy = copy.deepcopy(model), copy.deepcopy(guide)
+    assert {m._pyro_name for m in model_copy.modules()}.isdisjoint(m._pyro_name for m in model.modules())
+    original, copied = snapshot(model, guide), snapshot(model_copy, guide_copy)
+    assert_same(copied, original)
+    fit(model_copy, guide_copy, data.x, "enum", steps=5, lr=0.1)
+    assert_same(snapshot(model, guide), original)
+    assert all(not torch.equal(a, b) for a, b in zip(snapshot(model_copy, guide_copy), copied))
 
 
 @pytest.mark.parametrize("batch_size", [5, 8, 16, N])
