@@ -33,7 +33,14 @@ from .errors import ConfigError, DivergenceError
 from .families import Family
 from .objectives import COMPILED, make_objective, score_function_sites
 from .pairing import check_pair, display_name
-from .validation import check_data, check_device, check_dtype, check_positive_int, check_seed
+from .validation import (
+    check_data,
+    check_device,
+    check_dtype,
+    check_positive_int,
+    check_positive_number,
+    check_seed,
+)
 
 #: The fewest steps for which ``fit`` compiles the objective by default.
 JIT_MIN_STEPS = 200
@@ -200,8 +207,7 @@ def fit(
     if checkpoint_every is not None and checkpoint is None:
         raise ConfigError("checkpoint_every= needs a checkpoint= file to write to")
     checkpoint_every = checkpoint_every or 1000
-    if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 and math.isfinite(lr)):
-        raise ConfigError(f"lr must be a positive number, got {lr!r}")
+    check_positive_number("lr", lr)
     if isinstance(freeze, nn.Module):
         raise ConfigError(f"freeze: expected a list of modules, e.g. freeze=[{display_name(freeze)}]")
     freeze = tuple(freeze)  # read twice below: a generator would be empty the second time

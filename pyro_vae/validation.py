@@ -4,6 +4,8 @@ with what was wrong and what is expected."""
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 
 import torch
@@ -17,10 +19,23 @@ MAX_SEED = 2**32 - 1  # numpy's seeding limit, which pyro.set_rng_seed also appl
 
 
 def check_positive_int(name: str, value, allow_none: bool = False) -> None:
+    """An int (NumPy's too) of at least 1, not a bool."""
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ConfigError(f"{name} must be a positive int, got {value!r}")
+
+
+def check_positive_number(name: str, value) -> None:
+    """A finite real number (an int, a float or a NumPy scalar, not a bool) above 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (value > 0 and math.isfinite(value)):
+        raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
+
+
+def check_flag(name: str, value) -> None:
+    """``True`` or ``False``: a string such as ``"no"`` would otherwise count as true."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be True or False, got {value!r}")
 
 
 def check_seed(seed) -> int:

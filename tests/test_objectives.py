@@ -13,6 +13,7 @@ import math
 import warnings
 from statistics import NormalDist
 
+import numpy as np
 import pyro
 import pytest
 import torch
@@ -278,10 +279,15 @@ def test_bad_num_particles_is_rejected(num_particles):
         make_objective("elbo", num_particles=num_particles)
 
 
-@pytest.mark.parametrize("beta", [0, 0.0, -1.0, float("nan")])
+@pytest.mark.parametrize("beta", [0, 0.0, -1.0, float("nan"), float("inf"), True, "0.5"])
 def test_non_positive_beta_is_rejected(beta):
-    with pytest.raises(ConfigError, match=r"beta must be a positive number"):
+    with pytest.raises(ConfigError, match=r"beta must be a positive finite number"):
         make_objective("enum", beta=beta)
+
+
+def test_numpy_scalars_are_accepted_as_settings():
+    objective = make_objective("elbo", num_particles=np.int64(3), beta=np.float32(0.5))
+    assert objective.num_particles == 3
 
 
 def hand_iwae_bound_two_particles(model, guide, x):

@@ -17,9 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from pyro_vae.documents import DocumentLength, WordCounts
-from pyro_vae.validation import check_positive_int, check_seed
-
-from ..errors import ConfigError
+from pyro_vae.validation import check_positive_int, check_positive_number, check_seed
 
 
 @dataclass
@@ -53,8 +51,7 @@ def topic_corpus(n_train: int = 4000, n_test: int = 1000, vocab_size: int = 1000
     for name, value in (("topic_concentration", topic_concentration),
                         ("document_concentration", document_concentration),
                         ("median_length", median_length), ("length_spread", length_spread)):
-        if not (isinstance(value, (int, float)) and value > 0):
-            raise ConfigError(f"topic_corpus: {name} must be a positive number, got {value!r}")
+        check_positive_number(f"topic_corpus: {name}", value)
     check_seed(seed)
     length = DocumentLength(torch.log(torch.tensor(float(median_length))), torch.tensor(float(length_spread)))
     # drawn on the CPU from the CPU generator alone: the same corpus on every device

@@ -6,8 +6,8 @@ counts), e2 (two hidden ReLU layers on term frequencies) and e3 (linear on term 
 trained by DisARM (the paper used ARM, of which DisARM is the improved form) with Adam:
 ``epochs`` epochs with one antithetic pair per document, then ``fine_epochs`` with
 ``fine_particles`` pairs. Train and test NELBO (nats per document, Monte-Carlo with
-``eval_samples`` codes) are evaluated every ``evaluate_every`` epochs; as in the paper, the
-lowest values over training are reported. Each cell of the grid bits × depth × encoder runs in
+``eval_samples`` codes) are evaluated every ``evaluate_every`` epochs, counted from the start of
+each phase, and at the end of each; as in the paper, the lowest values over training are reported. Each cell of the grid bits × depth × encoder runs in
 its own worker process.
 
 The length model p(l) is the discretised log-normal fitted to the training lengths, the same
@@ -89,7 +89,7 @@ class Config:
     fine_particles: int = 10
     batch_size: int = 100
     lr: float = 1e-3
-    evaluate_every: int = 10  # epochs
+    evaluate_every: int = 10  # epochs, counted from the start of each phase
     eval_samples: int = 10
 
 

@@ -35,6 +35,7 @@ from pyro.poutine.util import site_is_subsample
 
 from pyro_vae.bits import split_bits
 from pyro_vae.errors import ConfigError
+from pyro_vae.validation import check_positive_int, check_positive_number
 
 from .beta import scale_latents
 from .disarm import DisARM
@@ -281,10 +282,8 @@ def make_objective(name: str, num_particles: int = 1, beta: float = 1.0, estimat
         raise ConfigError(f"unknown estimator {estimator!r}; expected one of {', '.join(ESTIMATORS)}")
     if estimator != "standard" and name != "iwae":
         raise ConfigError(f"estimator={estimator!r} applies to the iwae objective, not {name!r}")
-    if isinstance(num_particles, bool) or not isinstance(num_particles, int) or num_particles < 1:
-        raise ConfigError(f"num_particles must be a positive int, got {num_particles!r}")
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0:
-        raise ConfigError(f"beta must be a positive number, got {beta!r}")
+    check_positive_int("num_particles", num_particles)
+    check_positive_number("beta", beta)
     if not isinstance(jit, bool):
         raise ConfigError(f"jit must be True or False, got {jit!r}")
     common = dict(num_particles=num_particles, max_plate_nesting=1, vectorize_particles=True)
