@@ -11,7 +11,7 @@ from pyro_vae.bits import sample_bits
 from pyro_vae.errors import ConfigError
 from pyro_vae.families import Bernoulli, BinaryCode
 from pyro_vae.networks import mlp
-from pyro_vae.validation import check_positive_int
+from pyro_vae.validation import check_flag, check_positive_int
 
 from .amortised import AmortisedGuide
 
@@ -30,6 +30,7 @@ class FactorisedBernoulli(AmortisedGuide):
     """
 
     def __init__(self, input_dim: int, bits: int, hidden: Sequence[int] = (64, 64)):
+        check_positive_int("FactorisedBernoulli: input_dim", input_dim)
         super().__init__(BinaryCode(bits), mlp(input_dim, bits, hidden))
 
 
@@ -52,7 +53,9 @@ class BernoulliBits(AmortisedGuide):
     """
 
     def __init__(self, input_dim: int, bits: int, hidden: Sequence[int] = (), frequencies: bool = False):
-        check_positive_int("bits", bits)
+        check_positive_int("BernoulliBits: input_dim", input_dim)
+        check_positive_int("BernoulliBits: bits", bits)
+        check_flag("BernoulliBits: frequencies", frequencies)
         super().__init__(Bernoulli(), mlp(input_dim, bits, hidden),
                          term_frequencies if frequencies else None)
 

@@ -11,6 +11,7 @@ import torch
 from pyro_vae.families import Categorical
 from pyro_vae.naming import UniquelyNamed
 from pyro_vae.networks import mlp
+from pyro_vae.validation import check_positive_int
 
 from .amortised import AmortisedGuide
 
@@ -19,6 +20,7 @@ class ExactCategorical(AmortisedGuide):
     """``q_φ(z | x) = softmax(g_φ(x))`` over all K codes: a family that contains every posterior."""
 
     def __init__(self, input_dim: int, num_classes: int, hidden: Sequence[int] = (64, 64)):
+        check_positive_int("ExactCategorical: input_dim", input_dim)
         super().__init__(Categorical(num_classes), mlp(input_dim, num_classes, hidden))
 
 

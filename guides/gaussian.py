@@ -10,7 +10,7 @@ from torch import nn
 from pyro_vae.errors import ConfigError
 from pyro_vae.families import Gaussian, HeteroscedasticGaussian
 from pyro_vae.networks import Concatenate, check_hidden, mlp
-from pyro_vae.validation import check_positive_int
+from pyro_vae.validation import check_positive_int, check_positive_number, check_tensor
 
 from .amortised import AmortisedGuide
 
@@ -23,8 +23,9 @@ class LinearGaussian(AmortisedGuide):
     """
 
     def __init__(self, data_dim: int, latent_dim: int, tau: float = 1.0):
-        check_positive_int("data_dim", data_dim)
-        check_positive_int("latent_dim", latent_dim)
+        check_positive_int("LinearGaussian: data_dim", data_dim)
+        check_positive_int("LinearGaussian: latent_dim", latent_dim)
+        check_positive_number("LinearGaussian: tau", tau)
         super().__init__(Gaussian(tau, learn_sigma=True, size=latent_dim), nn.Linear(data_dim, latent_dim))
 
     @property
@@ -34,6 +35,13 @@ class LinearGaussian(AmortisedGuide):
 
     def load(self, weight: torch.Tensor, bias: torch.Tensor, tau: torch.Tensor) -> "LinearGaussian":
         """Set ``(V, b, τ)``, e.g. to :meth:`~pyro_vae.ppca.LinearGaussian.mean_field_encoder`."""
+        latent_dim, data_dim = self.encoder.weight.shape
+        check_tensor("LinearGaussian.load: weight", weight, (latent_dim, data_dim))
+        check_tensor("LinearGaussian.load: bias", bias, (latent_dim,))
+        check_tensor("LinearGaussian.load: tau", tau, (latent_dim,))
+        if not (tau > 0).all():
+            i = int((tau <= 0).nonzero()[0])
+            raise ConfigError(f"LinearGaussian.load: tau must be positive, got {tau[i].item():g} at index {i}")
         with torch.no_grad():
             self.encoder.weight.copy_(weight)
             self.encoder.bias.copy_(bias)
@@ -51,8 +59,8 @@ class SharedTrunkGaussian(AmortisedGuide):
 
     def __init__(self, data_dim: int, latent_dim: int, hidden: Sequence[int] = (2000, 1000),
                  scale: str = "log_variance"):
-        check_positive_int("data_dim", data_dim)
-        check_positive_int("latent_dim", latent_dim)
+        check_positive_int("SharedTrunkGaussian: data_dim", data_dim)
+        check_positive_int("SharedTrunkGaussian: latent_dim", latent_dim)
         check_hidden(hidden, "SharedTrunkGaussian")
         if not hidden:
             raise ConfigError("SharedTrunkGaussian: hidden must name at least one layer")
@@ -85,5 +93,7 @@ class DiagonalGaussian(AmortisedGuide):
 
     def __init__(self, data_dim: int, latent_dim: int, hidden: Sequence[int] = (50, 50),
                  scale: str = "log_variance"):
+        check_positive_int("DiagonalGaussian: data_dim", data_dim)
+        check_positive_int("DiagonalGaussian: latent_dim", latent_dim)
         encoder = Concatenate(mlp(data_dim, latent_dim, hidden), mlp(data_dim, latent_dim, hidden))
         super().__init__(HeteroscedasticGaussian(scale), encoder)

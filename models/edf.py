@@ -29,8 +29,8 @@ class EDFVAE(ExponentialFamilyVAE):
     """
 
     def __init__(self, observation: Family, data_dim: int, latent_dim: int, hidden: Sequence[int] = ()):
-        check_positive_int("data_dim", data_dim)
-        check_positive_int("latent_dim", latent_dim)
+        check_positive_int("EDFVAE: data_dim", data_dim)
+        check_positive_int("EDFVAE: latent_dim", latent_dim)
         if not isinstance(observation, Family):
             raise ConfigError(f"observation must be a family instance such as Bernoulli(), got {observation!r}")
         observation.edf()  # a clear error for a family outside seed 003's Table 1

@@ -2,41 +2,73 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import pyro
 import pyro.distributions as dist
 import torch
 from pyro.nn.module import to_pyro_module_
 from torch import nn
 
+from pyro_vae.bits import MAX_ENUMERATED_BITS
 from pyro_vae.errors import ConfigError
 from pyro_vae.families import Gaussian, HeteroscedasticGaussian, code_bits
 from pyro_vae.naming import UniquelyNamed
 from pyro_vae.networks import Concatenate, UnitColumnLinear, mlp
 from pyro_vae.ppca import LinearGaussian
-from pyro_vae.validation import check_positive_int
+from pyro_vae.validation import check_flag, check_positive_int, check_positive_number, check_tensor
 
 from .vae import ExponentialFamilyVAE
+
+
+def _check_arguments(where: str, data_dim, latent_dim, sigma=1.0, learn_sigma=False) -> None:
+    """Before any layer is built, so that a bad value is named as the caller passed it."""
+    check_positive_int(f"{where}: data_dim", data_dim)
+    check_positive_int(f"{where}: latent_dim", latent_dim)
+    check_positive_number(f"{where}: sigma", sigma)
+    check_flag(f"{where}: learn_sigma", learn_sigma)
+
+
+def _centres(where: str, centres) -> torch.Tensor:
+    """``centres`` as a finite K × D float tensor; integers become the default dtype."""
+    centres = torch.as_tensor(centres)
+    if not torch.is_floating_point(centres):
+        centres = centres.to(torch.get_default_dtype())
+    check_tensor(f"{where}: centres", centres, ("K", "D"))
+    return centres
+
+
+def _follow_dtype(model: nn.Module, dtype: torch.dtype, sigma) -> None:
+    """Move ``model`` to the dtype of its centres, with σ set in that precision."""
+    if dtype != torch.get_default_dtype():
+        model.to(dtype)
+        with torch.no_grad():
+            model.observation.log_sigma.fill_(math.log(sigma))
 
 
 class GaussianMixture(ExponentialFamilyVAE):
     """``p(z) = 1/K``, ``p_θ(x | z) = N(x | θ z_onehot, σ² I)``: the toy of seed 000 §4.1.
 
-    :param centres: a ``K × D`` tensor, the initial centres θ (one row per code z).
+    :param centres: a ``K × D`` tensor, the initial centres θ (one row per code z); the model
+        takes their floating-point dtype.
     :param sigma: the observation noise σ, fixed unless ``learn_sigma``.
     """
 
     def __init__(self, centres: torch.Tensor, sigma: float, learn_sigma: bool = False):
-        centres = torch.as_tensor(centres, dtype=torch.get_default_dtype())
-        if centres.dim() != 2 or centres.shape[0] < 2:
-            raise ConfigError(f"centres must be a K × D tensor with K ≥ 2, got shape {tuple(centres.shape)}")
-        if not torch.isfinite(centres).all():
-            raise ConfigError("centres must be finite")
+        centres = _centres("GaussianMixture", centres)
+        if centres.shape[0] < 2:
+            raise ConfigError(f"GaussianMixture: centres must be a K × D tensor with K ≥ 2, got shape "
+                              f"{tuple(centres.shape)}")
+        check_positive_number("GaussianMixture: sigma", sigma)
+        check_flag("GaussianMixture: learn_sigma", learn_sigma)
         k, d = centres.shape
         decoder = nn.Linear(k, d, bias=False)
+        prior = dist.Categorical(logits=torch.zeros(k))
+        super().__init__(prior, decoder, Gaussian(sigma, learn_sigma=learn_sigma))
+        _follow_dtype(self, centres.dtype, sigma)
         with torch.no_grad():
             decoder.weight.copy_(centres.T)
-        prior = dist.Categorical(logits=torch.zeros(k))
-        super().__init__(prior, decoder, Gaussian(float(sigma), learn_sigma=learn_sigma))
 
     @property
     def centres(self) -> torch.Tensor:
@@ -61,8 +93,15 @@ class GaussianRBM(UniquelyNamed):
 
     def __init__(self, data_dim: int, bits: int, sigma: float):
         super().__init__()
+        check_positive_int("GaussianRBM: data_dim", data_dim)
+        # the prior and the likelihood enumerate all 2^m codes
+        if isinstance(bits, bool) or not isinstance(bits, numbers.Integral) or not 1 <= bits <= MAX_ENUMERATED_BITS:
+            raise ConfigError(f"GaussianRBM: bits must be an int in 1..{MAX_ENUMERATED_BITS} (its 2^bits codes are "
+                              f"enumerated), got {bits!r}")
+        check_positive_number("GaussianRBM: sigma", sigma)
+        data_dim, bits = int(data_dim), int(bits)
         self.bits = bits
-        self.observation = Gaussian(float(sigma))
+        self.observation = Gaussian(sigma)
         to_pyro_module_(self.observation)
         self.register_buffer("table", code_bits(bits), persistent=False)
         self.offset = nn.Parameter(torch.zeros(data_dim))
@@ -71,13 +110,15 @@ class GaussianRBM(UniquelyNamed):
 
     @classmethod
     def from_centres(cls, centres: torch.Tensor, sigma: float) -> "GaussianRBM":
-        """Start at a = μ(0…0) and W_j = μ(e_j) − μ(0…0), read off ``2^m × D`` centres."""
-        centres = torch.as_tensor(centres, dtype=torch.get_default_dtype())
+        """Start at a = μ(0…0) and W_j = μ(e_j) − μ(0…0), read off ``2^m × D`` centres (m ≥ 1);
+        the RBM takes their floating-point dtype."""
+        centres = _centres("GaussianRBM.from_centres", centres)
         k, d = centres.shape
         bits = k.bit_length() - 1
-        if 2**bits != k:
-            raise ConfigError(f"from_centres needs 2^m centres, got {k}")
+        if k < 2 or 2**bits != k:
+            raise ConfigError(f"GaussianRBM.from_centres: needs 2^m centres with m ≥ 1 (2, 4, 8, …), got {k}")
         rbm = cls(d, bits, sigma)
+        _follow_dtype(rbm, centres.dtype, sigma)
         with torch.no_grad():
             rbm.offset.copy_(centres[0])
             for j in range(bits):
@@ -117,7 +158,8 @@ class GaussianVAE(ExponentialFamilyVAE):
     """
 
     def __init__(self, decoder: nn.Module, observation, latent_dim: int, learn_prior_scale: bool = False):
-        check_positive_int("latent_dim", latent_dim)
+        check_positive_int(f"{type(self).__name__}: latent_dim", latent_dim)
+        check_flag(f"{type(self).__name__}: learn_prior_scale", learn_prior_scale)
         prior = dist.Normal(torch.zeros(latent_dim), torch.ones(latent_dim)).to_event(1)
         super().__init__(prior, decoder, observation)
         self.latent_dim = latent_dim
@@ -138,7 +180,7 @@ class LinearVAE(GaussianVAE):
     """
 
     def __init__(self, data_dim: int, latent_dim: int, sigma: float = 1.0, learn_sigma: bool = True):
-        check_positive_int("data_dim", data_dim)
+        _check_arguments("LinearVAE", data_dim, latent_dim, sigma, learn_sigma)
         super().__init__(nn.Linear(latent_dim, data_dim), Gaussian(sigma, learn_sigma), latent_dim)
 
     def linear_gaussian(self) -> LinearGaussian:
@@ -149,6 +191,14 @@ class LinearVAE(GaussianVAE):
 
     def load(self, params: LinearGaussian) -> "LinearVAE":
         """Set ``(W, μ₀, σ)``, e.g. to the pPCA solution of :func:`~pyro_vae.ppca.ppca_mle`."""
+        if not isinstance(params, LinearGaussian):
+            raise ConfigError(f"LinearVAE.load: expected a pyro_vae.ppca.LinearGaussian, got {type(params).__name__}")
+        data_dim, latent_dim = self.decoder.weight.shape
+        check_tensor("LinearVAE.load: weight", params.weight, (data_dim, latent_dim))
+        check_tensor("LinearVAE.load: offset", params.offset, (data_dim,))
+        check_tensor("LinearVAE.load: sigma", params.sigma, ())
+        if not params.sigma > 0:
+            raise ConfigError(f"LinearVAE.load: sigma must be positive, got {params.sigma.item():g}")
         with torch.no_grad():
             self.decoder.weight.copy_(params.weight)
             self.decoder.bias.copy_(params.offset)
@@ -165,6 +215,7 @@ class VAE1(GaussianVAE):
 
     def __init__(self, data_dim: int, latent_dim: int, hidden=(50, 50), sigma: float = 1.0,
                  learn_sigma: bool = True):
+        _check_arguments("VAE1", data_dim, latent_dim, sigma, learn_sigma)
         super().__init__(mlp(latent_dim, data_dim, hidden), Gaussian(sigma, learn_sigma), latent_dim)
 
 
@@ -174,6 +225,7 @@ class VAE2(GaussianVAE):
 
     def __init__(self, data_dim: int, latent_dim: int, hidden=(50, 50), sigma: float = 1.0,
                  learn_sigma: bool = True):
+        _check_arguments("VAE2", data_dim, latent_dim, sigma, learn_sigma)
         decoder = mlp(latent_dim, data_dim, hidden)
         decoder[0] = UnitColumnLinear(decoder[0].in_features, decoder[0].out_features)
         super().__init__(decoder, Gaussian(sigma, learn_sigma), latent_dim, learn_prior_scale=True)
@@ -188,5 +240,6 @@ class VAE3(GaussianVAE):
     """
 
     def __init__(self, data_dim: int, latent_dim: int, hidden=(50, 50), scale: str = "log_variance"):
+        _check_arguments("VAE3", data_dim, latent_dim)
         decoder = Concatenate(mlp(latent_dim, data_dim, hidden), mlp(latent_dim, data_dim, hidden))
         super().__init__(decoder, HeteroscedasticGaussian(scale), latent_dim)

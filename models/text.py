@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import pyro
 import torch
@@ -15,7 +16,7 @@ from pyro_vae.errors import ConfigError
 from pyro_vae.families import Multinomial
 from pyro_vae.naming import UniquelyNamed
 from pyro_vae.networks import mlp
-from pyro_vae.validation import check_positive_int
+from pyro_vae.validation import check_positive_int, check_seed
 
 
 class TextVAE(UniquelyNamed):
@@ -29,7 +30,8 @@ class TextVAE(UniquelyNamed):
 
     The code is the site ``"z"`` (:func:`~pyro_vae.bits.sample_bits`), one site per bit under
     :class:`~pyro_vae.bits.split_bits`; the length is the observed site ``"length"``, the words
-    the observed site ``"x"``.
+    the observed site ``"x"``, whose total count is the value of ``"length"`` (so that under
+    ``poutine.uncondition`` each predicted document has the length drawn for it).
 
     :param vocab_size: K, the number of words.
     :param bits: m, the number of latent bits.
@@ -42,15 +44,15 @@ class TextVAE(UniquelyNamed):
     def __init__(self, vocab_size: int, bits: int, depth: int = 0, hidden: int | None = None,
                  length: DocumentLength | None = None):
         super().__init__()
-        check_positive_int("vocab_size", vocab_size)
-        check_positive_int("bits", bits)
+        check_positive_int("TextVAE: vocab_size", vocab_size)
+        check_positive_int("TextVAE: bits", bits)
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
-            raise ConfigError(f"depth must be a non-negative int, got {depth!r}")
+            raise ConfigError(f"TextVAE: depth must be a non-negative int, got {depth!r}")
         if hidden is not None and depth == 0:
             raise ConfigError(f"TextVAE: hidden={hidden!r} would be unused: depth=0 is the linear decoder, "
                               "which has no hidden layer; leave hidden unset or give depth >= 1")
         hidden = 512 if hidden is None else hidden
-        check_positive_int("hidden", hidden)
+        check_positive_int("TextVAE: hidden", hidden)
         if length is not None and not isinstance(length, DocumentLength):
             raise TypeError(f"length must be a DocumentLength or None, got {type(length).__name__}")
         self.vocab_size, self.bits, self.depth = vocab_size, bits, depth
@@ -74,9 +76,9 @@ class TextVAE(UniquelyNamed):
         return WordCounts(self.decoder(z), length)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        length = x.sum(-1)
         with pyro.plate("data", x.shape[0]):
-            pyro.sample("length", self.length_model(), obs=length)
+            # the site's value: x's lengths when observed, new lengths under poutine.uncondition
+            length = pyro.sample("length", self.length_model(), obs=x.sum(-1))
             z = sample_bits("z", self.prior_logits)
             pyro.sample("x", self.likelihood(z, length), obs=x)
         return z
@@ -102,8 +104,10 @@ def consistent_text_vae(vocab_size: int, bits: int, strength: float = 1.0,
     ``p(z_j = 1 | x) = sigmoid(s (x_{2j} − x_{2j+1}))`` with s = ``strength``. The pair offsets
     ``c_j`` and the other logits are drawn with ``seed``.
     """
-    check_positive_int("bits", bits)
-    if not (isinstance(strength, (int, float)) and math.isfinite(strength)):
+    check_positive_int("consistent_text_vae: vocab_size", vocab_size)
+    check_positive_int("consistent_text_vae: bits", bits)
+    check_seed(seed)
+    if isinstance(strength, bool) or not (isinstance(strength, numbers.Real) and math.isfinite(strength)):
         raise ConfigError(f"consistent_text_vae: strength must be a finite number, got {strength!r}")
     if vocab_size < 2 * bits:
         raise ConfigError(f"consistent_text_vae: vocab_size must be at least 2 * bits = {2 * bits}, "

@@ -15,12 +15,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError
-from .validation import check_counts, check_finite
+from .validation import check_counts, check_finite, check_positive_int, check_positive_number
 
 __all__ = ["EDF", "GaussianEDF", "BinomialEDF", "PoissonEDF"]
 
@@ -32,12 +33,14 @@ class EDF:
     Every function acts element-wise; ``log_prob`` sums over the last (event) dimension.
     """
 
-    name: str
-    dispersion: float | torch.Tensor  # φ
+    name: ClassVar[str] = "edf"
+    dispersion: float | torch.Tensor = 1.0  # φ
 
     def __post_init__(self):
-        if not float(self.dispersion) > 0:
-            raise ConfigError(f"{self.name}: the dispersion φ must be positive, got {self.dispersion!r}")
+        phi = self.dispersion
+        if torch.is_tensor(phi) and phi.dim() == 0:
+            phi = phi.item()
+        check_positive_number(f"{self.name}: the dispersion φ", phi)
 
     def log_normalizer(self, theta: torch.Tensor) -> torch.Tensor:  # F
         raise NotImplementedError
@@ -79,8 +82,7 @@ class EDF:
 class GaussianEDF(EDF):
     """``N(μ, σ²)`` with σ² fixed: F(ϑ) = ϑ²/2, K(x, φ) = −x²/(2φ) − ½ log(2πφ), ϑ = μ, φ = σ²."""
 
-    name: str = "gaussian"
-    dispersion: float | torch.Tensor = 1.0
+    name: ClassVar[str] = "gaussian"
 
     def log_normalizer(self, theta):
         return 0.5 * theta**2
@@ -100,18 +102,20 @@ class GaussianEDF(EDF):
 class BinomialEDF(EDF):
     """``Bin(n, p)``, n fixed: F(ϑ) = n log(1 + e^ϑ), K = log C(n, x), ϑ = logit p, φ = 1.
 
-    ``n = 1`` is the Bernoulli row of Table 1.
+    ``n = 1`` is the Bernoulli row of Table 1. ``BinomialEDF(5)`` is n = 5; φ is keyword-only.
     """
 
-    name: str = "binomial"
-    dispersion: float | torch.Tensor = 1.0
     total_count: int = 1
+    dispersion: float | torch.Tensor = dataclasses.field(default=1.0, kw_only=True)
 
     def __post_init__(self):
+        check_positive_int("binomial: total_count", self.total_count)
+        object.__setattr__(self, "total_count", int(self.total_count))  # a NumPy int would turn tensors into arrays
         super().__post_init__()
-        n = self.total_count
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ConfigError(f"{self.name}: total_count must be a positive int, got {n!r}")
+
+    @property
+    def name(self) -> str:
+        return "bernoulli" if self.total_count == 1 else "binomial"
 
     def check_support(self, x, where="data"):
         check_counts(x, where, upper=self.total_count)
@@ -135,8 +139,7 @@ class BinomialEDF(EDF):
 class PoissonEDF(EDF):
     """``Pois(λ)``: F(ϑ) = e^ϑ, K = −log x!, ϑ = log λ, φ = 1."""
 
-    name: str = "poisson"
-    dispersion: float | torch.Tensor = 1.0
+    name: ClassVar[str] = "poisson"
 
     def log_normalizer(self, theta):
         return theta.exp()

@@ -39,7 +39,7 @@ from torch import nn
 from . import edf as _edf
 from .bits import MAX_ENUMERATED_BITS
 from .errors import ConfigError, DataError
-from .validation import check_counts, check_finite, check_values
+from .validation import check_counts, check_finite, check_flag, check_positive_number, check_values
 
 __all__ = [
     "Family",
@@ -141,8 +141,8 @@ class Gaussian(Family):
 
     def __init__(self, sigma: float = 1.0, learn_sigma: bool = False, size: int | None = None):
         super().__init__()
-        if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
-            raise ConfigError(f"Gaussian: sigma must be a positive finite number, got {sigma!r}")
+        check_positive_number("Gaussian: sigma", sigma)
+        check_flag("Gaussian: learn_sigma", learn_sigma)
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise ConfigError(f"Gaussian: size must be a positive int or None, got {size!r}")
         log_sigma = torch.full(() if size is None else (size,), math.log(sigma))
@@ -300,7 +300,7 @@ class Bernoulli(Family):
         check_values(x, (x == 0) | (x == 1), where, "binary values 0 or 1")
 
     def edf(self):
-        return _edf.BinomialEDF(name="bernoulli", total_count=1)
+        return _edf.BinomialEDF(total_count=1)
 
 
 class Binomial(Family):

@@ -21,6 +21,7 @@ import torch
 
 from .edf import EDF, BinomialEDF, GaussianEDF, PoissonEDF
 from .errors import ConfigError, DataError
+from .validation import check_flag, check_tensor
 
 __all__ = [
     "GLMSolution",
@@ -33,12 +34,17 @@ __all__ = [
 ]
 
 
-def _check_data(x: torch.Tensor, edf: EDF, where: str) -> None:
+def _check_edf(edf: EDF, where: str) -> None:
     if not isinstance(edf, EDF):
         raise ConfigError(f"{where}: expected an exponential dispersion family such as "
                           f"families.Bernoulli().edf(), got {edf!r}")
-    if not torch.is_tensor(x) or x.dim() != 2 or not torch.is_floating_point(x):
-        raise DataError(f"{where}: x must be a float tensor of shape (N, d), got {getattr(x, 'shape', x)!r}")
+
+
+def _check_data(x: torch.Tensor, edf: EDF, where: str) -> None:
+    _check_edf(edf, where)
+    if not torch.is_tensor(x) or x.dim() != 2 or not torch.is_floating_point(x) or x.shape[0] == 0:
+        got = f"{x.dtype} of shape {tuple(x.shape)}" if torch.is_tensor(x) else type(x).__name__
+        raise DataError(f"{where}: x must be a float tensor of shape (N, d) with at least one row, got {got}")
     edf.check_support(x, f"{where}: x")
 
 
@@ -47,11 +53,22 @@ def _check_beta(beta: float, where: str) -> None:
         raise ConfigError(f"{where}: beta must be a positive finite number, got {beta!r}")
 
 
-def _check_affine(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, where: str) -> None:
-    d = x.shape[-1]
-    if weight.dim() != 2 or weight.shape[0] != d or bias.shape != (d,):
-        raise ConfigError(f"{where}: expected weight of shape ({d}, κ) and bias of shape ({d},), "
-                          f"got {tuple(weight.shape)} and {tuple(bias.shape)}")
+def _check_affine(weight: torch.Tensor, bias: torch.Tensor, where: str, d: int | str = "d") -> None:
+    """The decoder ``ϑ = W z + b``: finite, W of shape (d, κ) and b of shape (d,)."""
+    check_tensor(f"{where}: weight", weight, (d, "κ"))
+    check_tensor(f"{where}: bias", bias, (weight.shape[0],))
+
+
+def _check_encoder(weight: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor, n: int, where: str) -> None:
+    """``q(z | x⁽ⁱ⁾) = N(mean_i, cov_i)``: mean of shape (N, κ), cov a covariance, shared or one per row."""
+    k = weight.shape[1]
+    check_tensor(f"{where}: mean", mean, (n, k))
+    check_tensor(f"{where}: cov", cov, (n, k, k) if torch.is_tensor(cov) and cov.dim() == 3 else (k, k))
+    if not (mean.dtype == cov.dtype == weight.dtype):
+        raise ConfigError(f"{where}: weight, mean and cov must share a dtype, got {weight.dtype}, {mean.dtype} "
+                          f"and {cov.dtype}")
+    if not torch.allclose(cov, cov.mT) or (torch.linalg.cholesky_ex(cov).info != 0).any():
+        raise ConfigError(f"{where}: cov must be symmetric positive definite (a covariance matrix)")
 
 
 def _scale(edf: EDF) -> float:
@@ -85,7 +102,7 @@ def glm_objective(x: torch.Tensor, edf: EDF, weight: torch.Tensor, bias: torch.T
     """
     _check_data(x, edf, "glm_objective")
     _check_beta(beta, "glm_objective")
-    _check_affine(x, weight, bias, "glm_objective")
+    _check_affine(weight, bias, "glm_objective", x.shape[1])
     n, d = x.shape
     centred = _transformed(x, edf) - bias
     cov = _scale(edf) * torch.eye(d, dtype=x.dtype, device=x.device) + weight @ weight.T / beta
@@ -106,7 +123,11 @@ def glm_encoder(edf: EDF, weight: torch.Tensor, bias: torch.Tensor,
     ``A = Σ Wᵀ / (β c F″(0))`` and ``a = −A (F′(0) + F″(0) b)``. At the MLE this is eq. 19–20.
     Returns ``(A, a, Σ)``: A is κ × d.
     """
+    _check_edf(edf, "glm_encoder")
+    _check_affine(weight, bias, "glm_encoder")
     _check_beta(beta, "glm_encoder")
+    if bias.dtype != weight.dtype:
+        raise ConfigError(f"glm_encoder: weight and bias must share a dtype, got {weight.dtype} and {bias.dtype}")
     _, f1, f2 = edf.at_zero()
     bc = beta * _scale(edf)
     k = weight.shape[1]
@@ -129,7 +150,8 @@ def taylor_objective(x: torch.Tensor, edf: EDF, weight: torch.Tensor, bias: torc
     """
     _check_data(x, edf, "taylor_objective")
     _check_beta(beta, "taylor_objective")
-    _check_affine(x, weight, bias, "taylor_objective")
+    _check_affine(weight, bias, "taylor_objective", x.shape[1])
+    _check_encoder(weight, mean, cov, x.shape[0], "taylor_objective")
     f0, f1, f2 = edf.at_zero()
     phi = float(edf.dispersion)
     m, s2 = _location_moments(weight, bias, mean, cov)
@@ -150,7 +172,8 @@ def remainder_bounds(x: torch.Tensor, edf: EDF, weight: torch.Tensor, bias: torc
     are closed form. Returns ``(lower, upper)``.
     """
     _check_data(x, edf, "remainder_bounds")
-    _check_affine(x, weight, bias, "remainder_bounds")
+    _check_affine(weight, bias, "remainder_bounds", x.shape[1])
+    _check_encoder(weight, mean, cov, x.shape[0], "remainder_bounds")
     m, s2 = _location_moments(weight, bias, mean, cov)
     if isinstance(edf, GaussianEDF):
         zero = torch.zeros((), dtype=x.dtype, device=x.device)
@@ -219,6 +242,7 @@ def glm_mle(x: torch.Tensor, edf: EDF, latent_dim: int, beta: float = 1.0,
     """
     _check_data(x, edf, "glm_mle")
     _check_beta(beta, "glm_mle")
+    check_flag("glm_mle: estimate_dispersion", estimate_dispersion)
     n, d = x.shape
     if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or not 1 <= latent_dim < d:
         raise ConfigError(f"glm_mle: latent_dim must be an int in 1..{d - 1}, got {latent_dim!r}")

@@ -28,6 +28,7 @@ from torch import nn
 from .errors import ConfigError, DataError
 from .families import Gaussian
 from .glm import GLMSolution, glm_mle
+from .validation import check_flag
 
 __all__ = ["he_init", "mle_init"]
 
@@ -76,8 +77,9 @@ def _check_pair(model, guide, x: torch.Tensor) -> None:
     if not isinstance(model, EDFVAE) or not isinstance(guide, SharedTrunkGaussian):
         raise ConfigError("mle_init: expected an EDFVAE model and a SharedTrunkGaussian guide, got "
                           f"{type(model).__name__} and {type(guide).__name__}")
-    if not torch.is_tensor(x) or x.dim() != 2:
-        raise DataError(f"mle_init: x must be a tensor of shape (N, d), got {getattr(x, 'shape', x)!r}")
+    if not torch.is_tensor(x) or x.dim() != 2 or x.shape[0] == 0:
+        got = f"shape {tuple(x.shape)}" if torch.is_tensor(x) else type(x).__name__
+        raise DataError(f"mle_init: x must be a tensor of shape (N, d) with at least one row, got {got}")
     d, k = x.shape[1], model.latent_dim
     sizes = {"the model's data dimension": model.output_layer.out_features,
              "the guide's input dimension": _relu_layers(guide.trunk, "encoder trunk")[0].in_features}
@@ -86,6 +88,7 @@ def _check_pair(model, guide, x: torch.Tensor) -> None:
             raise ConfigError(f"mle_init: x has {d} columns but {what} is {size}")
     if guide.mean_head.out_features != k:
         raise ConfigError(f"mle_init: the model has {k} latent units but the guide {guide.mean_head.out_features}")
+    model.observation.check_support(x, "mle_init: x")
 
 
 @torch.no_grad()
@@ -101,6 +104,7 @@ def mle_init(model, guide, x: torch.Tensor, beta: float = 1.0, pass_through: boo
     last trunk layer) and the bias of the σ-head, everything else keeps its He weights.
     Returns the :class:`~pyro_vae.glm.GLMSolution` used (float64).
     """
+    check_flag("mle_init: pass_through", pass_through)
     _check_pair(model, guide, x)
     *decoder_hidden, output = _relu_layers(model.decoder, "decoder")
     trunk = _relu_layers(guide.trunk, "encoder trunk")

@@ -6,12 +6,14 @@ spans the consistent set of seed 000 Thm 1 when its input is the encoder statist
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from .errors import ConfigError
+from .validation import check_flag, check_positive_int
 
 
 def check_hidden(hidden, where: str) -> None:
@@ -19,7 +21,7 @@ def check_hidden(hidden, where: str) -> None:
     if not isinstance(hidden, Sequence):
         raise ConfigError(f"{where}: hidden must be a sequence of layer widths, e.g. (64, 64) or (64,), "
                           f"got {hidden!r}")
-    if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
+    if any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in hidden):
         raise ConfigError(f"{where}: hidden sizes must be positive ints, got {tuple(hidden)!r}")
 
 
@@ -32,10 +34,10 @@ def mlp(
 ) -> nn.Sequential:
     """``Linear → (activation → Linear) × len(hidden)``; ``hidden=()`` is the affine map."""
     for name, value in (("in_features", in_features), ("out_features", out_features)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"mlp: {name} must be a positive int, got {value!r}")
+        check_positive_int(f"mlp: {name}", value)
     check_hidden(hidden, "mlp")
-    sizes = [in_features, *hidden, out_features]
+    check_flag("mlp: bias", bias)
+    sizes = [int(size) for size in (in_features, *hidden, out_features)]
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         if i > 0:

@@ -32,6 +32,12 @@ def check_positive_number(name: str, value) -> None:
         raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
 
 
+def check_non_negative_number(name: str, value) -> None:
+    """A finite real number (not a bool) of at least 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
+        raise ConfigError(f"{name} must be a finite number ≥ 0, got {value!r}")
+
+
 def check_flag(name: str, value) -> None:
     """``True`` or ``False``: a string such as ``"no"`` would otherwise count as true."""
     if not isinstance(value, bool):
@@ -125,3 +131,19 @@ def check_dtype(x, *modules) -> None:
                 f"x has dtype {x.dtype} but {display_name(fn)} has parameters of dtype "
                 f"{param.dtype}; convert one of them (e.g. x.to({param.dtype}) or .to({x.dtype}))"
             )
+
+
+def check_tensor(name: str, value, shape: tuple) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a finite floating-point tensor of ``shape``:
+    a parameter a user passes in (centres, a weight to load). A str in ``shape`` stands for any
+    size and names it in the message, e.g. ``("K", "D")``."""
+    expected = "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+    if not torch.is_tensor(value) or not torch.is_floating_point(value):
+        got = f"dtype {value.dtype}" if torch.is_tensor(value) else type(value).__name__
+        raise ConfigError(f"{name} must be a floating-point torch.Tensor of shape {expected}, got {got}")
+    if value.dim() != len(shape) or any(s != n for s, n in zip(shape, value.shape) if not isinstance(s, str)):
+        raise ConfigError(f"{name} must have shape {expected}, got {tuple(value.shape)}")
+    bad = ~torch.isfinite(value)
+    if bad.any():
+        idx = tuple(int(i) for i in bad.nonzero()[0])
+        raise ConfigError(f"{name} must be finite, found {int(bad.sum())} NaN or inf value(s), first at index {idx}")

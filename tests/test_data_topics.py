@@ -1,9 +1,12 @@
 """The built-in LDA corpus of E3: shapes, lengths, reproducibility, and torch's random state left alone."""
 
+import math
+
 import pytest
 import torch
 
 from pyro_vae.data import topic_corpus
+from pyro_vae.errors import ConfigError
 
 
 def test_topic_corpus_is_word_counts_with_varying_lengths():
@@ -32,3 +35,10 @@ def test_topic_corpus_is_reproducible_and_leaves_the_global_generator_alone():
 def test_topic_corpus_rejects_bad_settings(name, value):
     with pytest.raises(ValueError, match=name):
         topic_corpus(**{name: value})
+
+
+@pytest.mark.parametrize("name", ["median_length", "length_spread", "document_concentration"])
+def test_topic_corpus_rejects_infinite_settings(name):
+    """inf would reach WordCounts' constraints as a raw torch error."""
+    with pytest.raises(ConfigError, match=f"^topic_corpus: {name} must be a positive finite number, got inf"):
+        topic_corpus(n_train=2, n_test=1, vocab_size=5, topics=2, **{name: math.inf})

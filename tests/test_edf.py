@@ -1,12 +1,13 @@
 """The exponential-dispersion view of the families (seed 003, Definition 1, Tables 1–2)."""
 
 import math
+import re
 
 import pytest
 import torch
 
 from pyro_vae import families
-from pyro_vae.edf import BinomialEDF, GaussianEDF
+from pyro_vae.edf import BinomialEDF, GaussianEDF, PoissonEDF
 from pyro_vae.errors import ConfigError
 from pyro_vae.glm import dispersion_term
 
@@ -83,3 +84,29 @@ def test_gaussian_edf_reads_sigma():
 def test_families_without_an_edf_view(family):
     with pytest.raises(ConfigError, match="(seed 003|shared sigma)"):
         family.edf()
+
+
+def test_the_first_positional_argument_is_the_familys_parameter():
+    """``name`` is no field: ``GaussianEDF(0.25)`` is φ = 0.25 and ``BinomialEDF(5)`` is n = 5."""
+    assert GaussianEDF(0.25).dispersion == 0.25 and GaussianEDF(0.25).name == "gaussian"
+    assert PoissonEDF(2.0).dispersion == 2.0
+    binomial = BinomialEDF(5)
+    assert (binomial.total_count, binomial.dispersion, binomial.name) == (5, 1.0, "binomial")
+    assert BinomialEDF(1).name == "bernoulli" == families.Bernoulli().edf().name
+    x, theta = torch.tensor([[0.0, 3.0, 5.0]]), torch.tensor([[0.3, -1.0, 2.0]])
+    torch.testing.assert_close(binomial.log_prob(x, theta), families.Binomial(5).distribution(theta).log_prob(x))
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: GaussianEDF(math.inf), "gaussian: the dispersion φ must be a positive finite number, got inf"),
+    (lambda: GaussianEDF(math.nan), "gaussian: the dispersion φ must be a positive finite number, got nan"),
+    (lambda: GaussianEDF(True), "gaussian: the dispersion φ must be a positive finite number, got True"),
+    (lambda: PoissonEDF("1"), "poisson: the dispersion φ must be a positive finite number, got '1'"),
+    (lambda: GaussianEDF(0.5).with_dispersion(-1.0), "the dispersion φ must be a positive finite number, got -1"),
+    (lambda: BinomialEDF(0), "binomial: total_count must be a positive int, got 0"),
+    (lambda: BinomialEDF(2.5), "binomial: total_count must be a positive int, got 2.5"),
+    (lambda: BinomialEDF(True), "binomial: total_count must be a positive int, got True"),
+])
+def test_bad_edf_parameters_are_refused(build, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build()

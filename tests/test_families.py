@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 from pyro_vae.guides import FactorisedBernoulli, SharedTrunkGaussian, text_encoder
@@ -513,10 +514,17 @@ def test_binary_code_num_classes_and_log_prob_by_hand():
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sigma", [0.0, -1.0, float("nan"), float("inf"), "1.0", None])
+@pytest.mark.parametrize("sigma", [0.0, -1.0, float("nan"), float("inf"), "1.0", None, True])
 def test_gaussian_rejects_bad_sigma(sigma):
     with pytest.raises(ValueError, match="Gaussian: sigma must be a positive finite number"):
         Gaussian(sigma=sigma)
+
+
+@pytest.mark.parametrize("flag", ["no", 1, None])
+def test_gaussian_learn_sigma_must_be_a_bool(flag):
+    """``"no"`` would count as true and learn σ."""
+    with pytest.raises(ConfigError, match=f"Gaussian: learn_sigma must be True or False, got {flag!r}"):
+        Gaussian(1.0, learn_sigma=flag)
 
 
 @pytest.mark.parametrize("scale", ["log_variance", "softplus"])
@@ -585,6 +593,14 @@ def test_mlp_two_hidden_layers():
     shapes = [(m.in_features, m.out_features) for m in net if isinstance(m, nn.Linear)]
     assert shapes == [(10, 64), (64, 64), (64, 2)]
     assert net(torch.zeros(3, 10)).shape == (3, 2)
+
+
+def test_mlp_takes_numpy_sizes_as_ints_and_refuses_a_non_bool_bias():
+    net = mlp(np.int64(4), np.int64(2), hidden=(np.int64(3),))
+    assert [(m.in_features, m.out_features) for m in net[::2]] == [(4, 3), (3, 2)]
+    assert all(type(m.in_features) is int for m in net[::2])
+    with pytest.raises(ConfigError, match="mlp: bias must be True or False, got 'no'"):
+        mlp(4, 2, bias="no")
 
 
 def test_mlp_activation_and_bias_options():

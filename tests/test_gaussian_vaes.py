@@ -30,19 +30,19 @@ import torch
 import torch.nn.functional as F
 from pyro import poutine
 from pyro.infer import SVI, Predictive, Trace_ELBO
-from pyro_vae.guides import DiagonalGaussian
+from pyro_vae.guides import DiagonalGaussian, ExactCategorical, FactorisedBernoulli
 from pyro_vae.guides import LinearGaussian as LinearGaussianGuide
-from pyro_vae.models import VAE1, VAE2, VAE3, LinearVAE
+from pyro_vae.models import VAE1, VAE2, VAE3, GaussianMixture, GaussianRBM, LinearVAE
 from torch import nn
 
 import pyro_vae
 from pyro_vae.data.synthetic import ppca_data
 from pyro_vae.entropies import three_entropies
-from pyro_vae.errors import PairingError
+from pyro_vae.errors import ConfigError, PairingError
 from pyro_vae.evaluation import elbo, elbo_per_point, log_likelihood
 from pyro_vae.networks import Concatenate, UnitColumnLinear
 from pyro_vae.pairing import check_pair
-from pyro_vae.ppca import ppca_mle
+from pyro_vae.ppca import LinearGaussian, ppca_mle
 
 pytestmark = pytest.mark.usefixtures("float64")
 
@@ -305,3 +305,101 @@ def test_short_training_of_the_linear_vae_increases_its_elbo():
     # and no ELBO exceeds the maximum log-likelihood (Cor. A1)
     best = log_likelihood(LinearVAE(d, h).load(ppca_mle(x, h)), x).value
     assert after.value <= best + 4 * after.se
+
+
+# --------------------------------------------------------------------------------------------
+# Bad arguments: refused before anything is built, named as the caller passed them.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: VAE1(6, 0), "VAE1: latent_dim must be a positive int, got 0"),
+    (lambda: VAE1(0, 2), "VAE1: data_dim must be a positive int, got 0"),
+    (lambda: VAE2(6, 0), "VAE2: latent_dim must be a positive int, got 0"),
+    (lambda: VAE3(0, 2), "VAE3: data_dim must be a positive int, got 0"),
+    (lambda: LinearVAE(6, -1), "LinearVAE: latent_dim must be a positive int, got -1"),
+    (lambda: DiagonalGaussian(6, 0), "DiagonalGaussian: latent_dim must be a positive int, got 0"),
+    (lambda: DiagonalGaussian(0, 2), "DiagonalGaussian: data_dim must be a positive int, got 0"),
+    (lambda: LinearGaussianGuide(6, 2.0), "LinearGaussian: latent_dim must be a positive int, got 2.0"),
+    (lambda: FactorisedBernoulli(0, 2), "FactorisedBernoulli: input_dim must be a positive int, got 0"),
+    (lambda: ExactCategorical(0, 4), "ExactCategorical: input_dim must be a positive int, got 0"),
+    (lambda: VAE1(6, 2, learn_sigma="no"), "VAE1: learn_sigma must be True or False, got 'no'"),
+    (lambda: VAE2(6, 2, learn_sigma=0), "VAE2: learn_sigma must be True or False, got 0"),
+    (lambda: LinearVAE(6, 2, learn_sigma="no"), "LinearVAE: learn_sigma must be True or False, got 'no'"),
+    (lambda: VAE1(6, 2, sigma=True), "VAE1: sigma must be a positive finite number, got True"),
+    (lambda: LinearGaussianGuide(6, 2, tau=math.inf), "LinearGaussian: tau must be a positive finite number, got inf"),
+    (lambda: GaussianMixture(torch.eye(2), 0.5, learn_sigma="no"), "GaussianMixture: learn_sigma must be True or "
+                                                                     "False, got 'no'"),
+    (lambda: GaussianMixture(torch.eye(2), "1"), "GaussianMixture: sigma must be a positive finite number, got '1'"),
+    (lambda: GaussianMixture(torch.tensor([[0.0, math.nan], [1.0, 1.0]]), 1.0),
+     r"GaussianMixture: centres must be finite, found 1 NaN or inf value\(s\), first at index \(0, 1\)"),
+    (lambda: GaussianMixture(torch.zeros(3), 1.0), r"GaussianMixture: centres must have shape \(K, D\), got \(3,\)"),
+])
+def test_constructors_name_the_callers_argument(build, message):
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        build()
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: GaussianRBM(6, 0, 1.0), r"GaussianRBM: bits must be an int in 1\.\.12 .*got 0"),
+    (lambda: GaussianRBM(6, -1, 1.0), r"GaussianRBM: bits must be an int in 1\.\.12 .*got -1"),
+    (lambda: GaussianRBM(6, 2.0, 1.0), r"GaussianRBM: bits must be an int in 1\.\.12 .*got 2\.0"),
+    (lambda: GaussianRBM(6, 40, 1.0), r"GaussianRBM: bits must be an int in 1\.\.12 \(its 2\^bits codes are "
+                                      r"enumerated\), got 40"),
+    (lambda: GaussianRBM(0, 2, 1.0), "GaussianRBM: data_dim must be a positive int, got 0"),
+    (lambda: GaussianRBM(6, 2, -1.0), "GaussianRBM: sigma must be a positive finite number, got -1.0"),
+    (lambda: GaussianRBM.from_centres(torch.zeros(1, 2), 1.0), r"GaussianRBM.from_centres: needs 2\^m centres with "
+                                                                "m ≥ 1 .*got 1"),
+    (lambda: GaussianRBM.from_centres(torch.zeros(6, 2), 1.0), r"GaussianRBM.from_centres: needs 2\^m centres .*got 6"),
+    (lambda: GaussianRBM.from_centres(torch.full((4, 2), math.nan), 1.0),
+     r"GaussianRBM.from_centres: centres must be finite, found 8 NaN or inf value\(s\)"),
+])
+def test_gaussian_rbm_checks_its_arguments(build, message):
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        build()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda v, b, t: (v, b, -t), "LinearGaussian.load: tau must be positive, got -1 at index 0"),
+    (lambda v, b, t: (v, b, t.index_fill(0, torch.tensor([1]), 0.0)), "LinearGaussian.load: tau must be positive, "
+                                                                      "got 0 at index 1"),
+    (lambda v, b, t: (v.T, b, t), r"LinearGaussian.load: weight must have shape \(2, 6\), got \(6, 2\)"),
+    (lambda v, b, t: (v, b * math.nan, t), r"LinearGaussian.load: bias must be finite"),
+    (lambda v, b, t: (v, b, t[:1]), r"LinearGaussian.load: tau must have shape \(2,\), got \(1,\)"),
+])
+def test_the_linear_guide_loads_only_an_encoder_of_its_shape(change, message):
+    guide = LinearGaussianGuide(6, 2)
+    before = [p.clone() for p in guide.parameters()]
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        guide.load(*change(torch.zeros(2, 6), torch.zeros(2), torch.ones(2)))
+    assert all(torch.equal(a, b) for a, b in zip(before, guide.parameters()))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda w, m, s: (w, m, -s), "LinearVAE.load: sigma must be positive, got -1"),
+    (lambda w, m, s: (w.T, m, s), r"LinearVAE.load: weight must have shape \(6, 2\), got \(2, 6\)"),
+    (lambda w, m, s: (w, m * math.inf, s), "LinearVAE.load: offset must be finite"),
+    (lambda w, m, s: (w, m, s.reshape(1)), r"LinearVAE.load: sigma must have shape \(\), got \(1,\)"),
+])
+def test_the_linear_vae_loads_only_a_decoder_of_its_shape(change, message):
+    model = LinearVAE(6, 2)
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        model.load(LinearGaussian(*change(torch.zeros(6, 2), torch.zeros(6), torch.tensor(1.0))))
+    with pytest.raises(ConfigError, match="LinearVAE.load: expected a pyro_vae.ppca.LinearGaussian, got tuple"):
+        model.load((torch.zeros(6, 2), torch.zeros(6), torch.tensor(1.0)))
+    assert torch.isfinite(model.observation.sigma) and model.observation.sigma == 1.0
+
+
+def test_mixture_and_rbm_keep_the_dtype_of_their_centres():
+    """float64 centres give a float64 model, exactly those centres and σ, whatever the default dtype."""
+    torch.set_default_dtype(torch.float32)  # the fixture restores the default
+    centres = torch.tensor([[0.1, 0.2], [0.1, 1.3], [2.0 / 3, 0.2], [2.0 / 3, 1.3]], dtype=torch.float64)
+    x = torch.tensor([[0.3, 0.7], [1.0 / 3, -0.1]], dtype=torch.float64)
+    for model in (GaussianMixture(centres, 0.9), GaussianRBM.from_centres(centres, 0.9)):
+        assert all(p.dtype == torch.float64 for p in [*model.parameters(), *model.buffers()])
+        assert torch.equal(model.centres.detach(), centres)
+        assert model.observation.sigma.item() == pytest.approx(0.9, rel=1e-15)
+        codes = torch.arange(4)
+        by_hand = dist.Normal(centres, 0.9).log_prob(x[:, None]).sum(-1)  # (points, codes)
+        torch.testing.assert_close(model.likelihood(codes).log_prob(x[:, None]), by_hand, rtol=1e-14, atol=0)
+    assert GaussianMixture(torch.tensor([[0, 1], [2, 3]]), 0.9).centres.dtype == torch.float32  # ints: the default

@@ -219,7 +219,7 @@ def test_bad_arguments():
         glm_mle((x > 0).double(), families.Bernoulli().edf(), 2, estimate_dispersion=True)
     with pytest.raises(DataError, match="no variance"):
         glm_mle(torch.ones(20, 4, dtype=torch.float64), GaussianEDF(), 2, estimate_dispersion=True)
-    with pytest.raises(ConfigError, match=r"weight of shape \(4, κ\)"):
+    with pytest.raises(ConfigError, match=r"glm_objective: weight must have shape \(4, κ\), got \(3, 2\)"):
         glm_objective(x, GaussianEDF(), torch.zeros(3, 2, dtype=torch.float64), torch.zeros(4, dtype=torch.float64))
 
 
@@ -266,7 +266,7 @@ def test_gaussian_mle_when_beta_kappa_exceeds_d():
 
 
 def test_edf_arguments_are_checked():
-    with pytest.raises(ValueError, match="dispersion φ must be positive"):
+    with pytest.raises(ValueError, match="dispersion φ must be a positive finite number"):
         GaussianEDF(dispersion=0.0)
     with pytest.raises(ValueError, match="total_count must be a positive int"):
         families.Binomial(1).edf().__class__(total_count=0)
@@ -280,3 +280,76 @@ def test_remainder_bounds_scale_with_the_dispersion():
     one = remainder_bounds(x, edf, 0.3 * weight, bias, mean, cov)
     two = remainder_bounds(x, edf.with_dispersion(2.0), 0.3 * weight, bias, mean, cov)
     torch.testing.assert_close(torch.stack(two), torch.stack(one) / 2)
+
+
+def _encoder_problem():
+    x = torch.ones(32, 5, dtype=torch.float64)
+    x[::2] = 0
+    weight = torch.randn(5, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    return x, families.Bernoulli().edf(), weight, torch.zeros(5, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda w, b: (w[:, 0], b), r"glm_encoder: weight must have shape \(d, κ\), got \(5,\)"),
+    (lambda w, b: (w.numpy(), b), r"glm_encoder: weight must be a floating-point torch.Tensor of shape \(d, κ\), "
+                                  "got ndarray"),
+    (lambda w, b: (w, b[:4]), r"glm_encoder: bias must have shape \(5,\), got \(4,\)"),
+    (lambda w, b: (w.index_fill(0, torch.tensor([3]), math.nan), b),
+     r"glm_encoder: weight must be finite, found 2 NaN or inf value\(s\), first at index \(3, 0\)"),
+    (lambda w, b: (w, b.float()), "glm_encoder: weight and bias must share a dtype, got torch.float64 and "
+                                  "torch.float32"),
+])
+def test_glm_encoder_checks_the_decoder(change, message):
+    _, edf, weight, bias = _encoder_problem()
+    with pytest.raises(ConfigError, match=message):
+        glm_encoder(edf, *change(weight, bias))
+
+
+def test_glm_encoder_refuses_a_family_in_place_of_its_edf():
+    _, _, weight, bias = _encoder_problem()
+    with pytest.raises(ConfigError, match=r"glm_encoder: expected an exponential dispersion family such as "
+                                          r"families\.Bernoulli\(\)\.edf\(\), got Bernoulli"):
+        glm_encoder(families.Bernoulli(), weight, bias)
+
+
+@pytest.mark.parametrize("name", ["taylor_objective", "remainder_bounds"])
+@pytest.mark.parametrize("change, message", [
+    (lambda mean, cov: (mean[:5], cov), r"mean must have shape \(32, 2\), got \(5, 2\)"),
+    (lambda mean, cov: (torch.zeros(32, 3, dtype=torch.float64), torch.eye(3, dtype=torch.float64)),
+     r"mean must have shape \(32, 2\), got \(32, 3\)"),
+    (lambda mean, cov: (mean, cov[:1]), r"cov must have shape \(2, 2\), got \(1, 2\)"),
+    (lambda mean, cov: (mean, cov.expand(5, 2, 2)), r"cov must have shape \(32, 2, 2\), got \(5, 2, 2\)"),
+    (lambda mean, cov: (mean, -cov), "cov must be symmetric positive definite"),
+    (lambda mean, cov: (mean, cov + torch.tensor([[0.0, 0.5], [0.0, 0.0]], dtype=torch.float64)),
+     "cov must be symmetric positive definite"),
+    (lambda mean, cov: (mean, cov * math.nan), r"cov must be finite, found 4 NaN or inf value\(s\)"),
+    (lambda mean, cov: (mean.float(), cov), "weight, mean and cov must share a dtype"),
+])
+def test_the_encoder_of_the_taylor_objective_is_checked(name, change, message):
+    """A mean for other rows, another latent size or a matrix that is no covariance would give a
+    number (or NaN) of nothing."""
+    x, edf, weight, bias = _encoder_problem()
+    mean, cov = torch.zeros(32, 2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)
+    function = {"taylor_objective": taylor_objective, "remainder_bounds": remainder_bounds}[name]
+    function(x, edf, weight, bias, mean, cov.expand(32, 2, 2))  # one covariance per row is fine
+    with pytest.raises(ConfigError, match=f"{name}: {message}"):
+        function(x, edf, weight, bias, *change(mean, cov))
+
+
+def test_data_without_rows_are_refused():
+    x, edf, weight, bias = _encoder_problem()
+    empty, mean, cov = x[:0], torch.zeros(0, 2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)
+    calls = {"glm_mle": lambda: glm_mle(empty, edf, 2),
+             "glm_objective": lambda: glm_objective(empty, edf, weight, bias),
+             "taylor_objective": lambda: taylor_objective(empty, edf, weight, bias, mean, cov),
+             "remainder_bounds": lambda: remainder_bounds(empty, edf, weight, bias, mean, cov),
+             "dispersion_term": lambda: dispersion_term(empty, edf)}
+    for name, call in calls.items():
+        with pytest.raises(DataError, match=rf"^{name}: x must be a float tensor of shape \(N, d\) with at least one "
+                                            r"row, got torch.float64 of shape \(0, 5\)"):
+            call()
+
+
+def test_estimate_dispersion_must_be_a_bool():
+    with pytest.raises(ConfigError, match="glm_mle: estimate_dispersion must be True or False, got 'no'"):
+        glm_mle(torch.randn(20, 4, dtype=torch.float64), GaussianEDF(), 2, estimate_dispersion="no")

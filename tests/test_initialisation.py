@@ -98,3 +98,20 @@ def test_mle_b_refuses_what_it_cannot_represent():
 def test_edf_vae_refuses_a_family_outside_table_1():
     with pytest.raises(ConfigError, match="no exponential-dispersion view"):
         models.EDFVAE(families.Categorical(3), 4, 2)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda m, g, x: mle_init(m, g, x, pass_through="no"), ConfigError,
+     "mle_init: pass_through must be True or False, got 'no'"),
+    (lambda m, g, x: mle_init(m, g, x[:0]), DataError,
+     r"mle_init: x must be a tensor of shape \(N, d\) with at least one row, got shape \(0, 12\)"),
+    (lambda m, g, x: mle_init(m, g, x.index_fill(0, torch.tensor([4]), math.nan)), DataError,
+     r"mle_init: x: 12 non-finite value\(s\) \(NaN or inf\), first at index \(4, 0\)"),
+])
+def test_mle_b_refuses_bad_arguments_before_changing_the_pair(call, error, message):
+    x = _data()
+    model, guide = _pair(families.Bernoulli(), 12, 3, deep=False)
+    before = model.output_layer.weight.clone()
+    with pytest.raises(error, match=message):
+        call(model, guide, x)
+    torch.testing.assert_close(model.output_layer.weight, before)

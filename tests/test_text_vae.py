@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from pyro import poutine
+from pyro.infer import Predictive
 
 import pyro_vae as pv
 from pyro_vae import guides, models
@@ -59,6 +60,27 @@ def test_model_trace_is_the_hand_written_joint(pair):
     assert torch.allclose(trace.log_prob_sum(), by_hand.sum(), atol=1e-4)
 
 
+def test_predictive_draws_documents_of_the_sampled_lengths(pair):
+    """Under ``poutine.uncondition`` the length site draws new lengths, and every predicted
+    document has the length drawn for it, not the length of the input document."""
+    model, _, x = pair
+    pyro.set_rng_seed(0)
+    out = Predictive(poutine.uncondition(model), num_samples=4)(x)
+    assert out["x"].shape == (4, 6, VOCAB) and out["length"].shape == (4, 6)
+    assert torch.equal(out["x"].sum(-1), out["length"])
+    assert not torch.equal(out["length"], x.sum(-1).expand(4, 6))  # new lengths, not the input's
+
+
+def test_conditioned_length_is_the_documents_length(pair):
+    """Observed, the length site holds x.sum(-1) and the joint is the hand-written one."""
+    model, _, x = pair
+    trace = poutine.trace(model).get_trace(x)
+    assert torch.equal(trace.nodes["length"]["value"], x.sum(-1))
+    z = trace.nodes["z"]["value"]
+    by_hand = torch.stack([log_joint_by_hand(model, x[i : i + 1], z[i])[0] for i in range(len(x))])
+    torch.testing.assert_close(trace.log_prob_sum(), by_hand.sum())
+
+
 def test_split_bits_samples_one_site_per_bit(pair):
     model, guide, x = pair
     with split_bits():
@@ -103,6 +125,20 @@ def test_e1_reads_counts_e2_e3_read_frequencies():
     assert not torch.allclose(e1.predictor(3 * x), e1.predictor(x))
     assert len(e2.encoder) == 5 and len(e3.encoder) == 1  # 2 hidden ReLU layers vs linear
     assert torch.isfinite(e3.predictor(torch.zeros(1, VOCAB))).all()  # an empty document
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: guides.BernoulliBits(VOCAB, BITS, frequencies="no"), "BernoulliBits: frequencies must be True or False, "
+                                                                  "got 'no'"),
+    (lambda: guides.BernoulliBits(0, BITS), "BernoulliBits: input_dim must be a positive int, got 0"),
+    (lambda: models.TextVAE(VOCAB, 0), "TextVAE: bits must be a positive int, got 0"),
+    (lambda: models.consistent_text_vae(VOCAB, BITS, seed=1.5), r"seed must be an integer in 0\.\.4294967295, got 1.5"),
+    (lambda: models.consistent_text_vae(VOCAB, BITS, seed=-1), r"seed must be an integer in 0\.\.4294967295, got -1"),
+    (lambda: models.consistent_text_vae(VOCAB, BITS, strength=True), "strength must be a finite number, got True"),
+])
+def test_bad_text_arguments_are_refused(build, message):
+    with pytest.raises(ConfigError, match=message):
+        build()
 
 
 def test_unknown_encoder_and_mismatched_bits_are_clear_errors():

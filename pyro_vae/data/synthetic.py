@@ -9,7 +9,13 @@ import torch
 
 from pyro_vae.errors import ConfigError
 from pyro_vae.ppca import LinearGaussian
-from pyro_vae.validation import check_positive_int
+from pyro_vae.validation import (
+    check_non_negative_number,
+    check_positive_int,
+    check_positive_number,
+    check_seed,
+    check_tensor,
+)
 
 
 def gmm_centres(radius: float = 2.2) -> torch.Tensor:
@@ -19,6 +25,7 @@ def gmm_centres(radius: float = 2.2) -> torch.Tensor:
     inside the triangle of the other three means that no labelling of the four centres is a
     parallelogram: the truth is far from the consistent set (centres affine in the two bits).
     """
+    check_positive_number("gmm_centres: radius", radius)
     angles = [math.pi / 2 + k * 2 * math.pi / 3 for k in range(3)]
     points = [(0.0, 0.0)] + [(radius * math.cos(a), radius * math.sin(a)) for a in angles]
     return torch.tensor(points)
@@ -45,19 +52,21 @@ def gmm_toy(
 ) -> GMMToy:
     """``z ~ U{0..K−1}``, ``x ~ N(centres[z], σ² I)``: the ground truth of seed 000 §4.1.
 
-    ``centres`` (K × D) default to :func:`gmm_centres`; with ``sigma`` = 0.9 the negative
-    entropy of this mixture is about −3.62 nats (the paper's, with its own centres: −3.65).
+    ``centres`` (K × D) default to :func:`gmm_centres`; the data take their floating-point
+    dtype. With ``sigma`` = 0.9 the negative entropy of this mixture is about −3.62 nats (the
+    paper's, with its own centres: −3.65).
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"gmm_toy: n must be a positive int, got {n!r}")
-    if not sigma > 0:
-        raise ConfigError(f"gmm_toy: sigma must be positive, got {sigma!r}")
-    centres = gmm_centres() if centres is None else centres
+    check_positive_int("gmm_toy: n", n)
+    check_positive_number("gmm_toy: sigma", sigma)
+    check_seed(seed)
     # Drawn on the CPU, so that a seed gives the same data on every device.
-    centres = torch.as_tensor(centres, dtype=torch.get_default_dtype(), device="cpu")
+    centres = torch.as_tensor(gmm_centres() if centres is None else centres, device="cpu")
+    if not torch.is_floating_point(centres):
+        centres = centres.to(torch.get_default_dtype())
+    check_tensor("gmm_toy: centres", centres, ("K", "D"))
     g = torch.Generator(device="cpu").manual_seed(seed)
     z = torch.randint(centres.shape[0], (n,), generator=g, device="cpu")
-    x = centres[z] + sigma * torch.randn(n, centres.shape[1], generator=g, device="cpu")
+    x = centres[z] + sigma * torch.randn(n, centres.shape[1], generator=g, dtype=centres.dtype, device="cpu")
     return GMMToy(x=x, z=z, centres=centres, sigma=float(sigma))
 
 
@@ -111,8 +120,8 @@ def _linear_gaussian_rows(n_train, n_test, data_dim, latent_dim, sigma, seed, wh
     for name, value in (("n_train", n_train), ("n_test", n_test), ("data_dim", data_dim),
                         ("latent_dim", latent_dim)):
         check_positive_int(f"{where}: {name}", value)
-    if isinstance(sigma, bool) or not (isinstance(sigma, (int, float)) and 0 < sigma < math.inf):
-        raise ConfigError(f"{where}: sigma must be a positive finite number, got {sigma!r}")
+    check_positive_number(f"{where}: sigma", sigma)
+    check_seed(seed)
     n = n_train + n_test
     dtype = torch.get_default_dtype()
     g = torch.Generator(device="cpu").manual_seed(seed)
@@ -135,6 +144,9 @@ def blob_images(n: int = 10_000, size: int = 28, width: float = 3.0, noise: floa
     """
     for name, value in (("n", n), ("size", size)):
         check_positive_int(f"blob_images: {name}", value)
+    check_positive_number("blob_images: width", width)
+    check_non_negative_number("blob_images: noise", noise)
+    check_seed(seed)
     g = torch.Generator(device="cpu").manual_seed(seed)
     dtype = torch.get_default_dtype()
     margin = 2 * width
@@ -182,6 +194,7 @@ def sparse_bernoulli(n: int = 10_000, data_dim: int = 200, seed: int = 0) -> Spa
     """
     for name, value in (("n", n), ("data_dim", data_dim)):
         check_positive_int(f"sparse_bernoulli: {name}", value)
+    check_seed(seed)
     if data_dim < 2 * SPARSE_BLOCK:
         raise ConfigError(
             f"sparse_bernoulli: data_dim must be at least {2 * SPARSE_BLOCK} (two blocks of "
