@@ -11,8 +11,10 @@ import torch
 from pyro import poutine
 
 from .edf import EDF
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .glm import glm_mle
+from .pairing import display_name
+from .validation import check_finite, check_non_negative_number
 
 __all__ = ["ACTIVE_THRESHOLD", "active_units", "analytic_activity", "latent_activity"]
 
@@ -30,17 +32,31 @@ def analytic_activity(x: torch.Tensor, edf: EDF, latent_dim: int, beta: float = 
 def latent_activity(guide, x: torch.Tensor, *args, site: str = "z", **kwargs) -> torch.Tensor:
     """``A_{z_j} = Cov_x(E_q[z_j])``: the variance over the rows of x of the guide's mean at ``site``.
 
-    Works with any Pyro guide whose site distribution has a ``mean`` (e.g. the Gaussian guides
-    of :mod:`pyro_vae.guides`); the guide is called as ``guide(x, *args, **kwargs)``.
+    Works with any Pyro guide whose site is a continuous latent with a ``mean`` (e.g. the
+    Gaussian guides of :mod:`pyro_vae.guides`); the guide is called as ``guide(x, *args, **kwargs)``.
     """
+    check_finite(x, "latent_activity: x")
+    if x.dim() != 2 or x.shape[0] < 2:
+        raise DataError(f"latent_activity: x must have shape (num_points, dim) with at least 2 points (a "
+                        f"variance over them), got shape {tuple(x.shape)}")
     trace = poutine.trace(guide).get_trace(x, *args, **kwargs)
-    if site not in trace.nodes:
-        raise ConfigError(f"latent_activity: the guide has no sample site {site!r}; "
-                       f"its sites are {[n for n in trace.nodes if trace.nodes[n]['type'] == 'sample']}")
-    mean = trace.nodes[site]["fn"].mean
+    name = display_name(guide)
+    samples = [n for n, s in trace.nodes.items() if s["type"] == "sample"]
+    if site not in samples:
+        raise ConfigError(f"latent_activity: {name} has no sample site {site!r}; its sites are {samples}")
+    if trace.nodes[site]["is_observed"] or any(trace.nodes[n]["is_observed"] for n in samples):
+        raise ConfigError(f"latent_activity: {name} observes data, so it is a model; pass the guide (the "
+                          "encoder q(z|x)), whose mean the activity is")
+    fn = trace.nodes[site]["fn"]
+    if fn.support.is_discrete:
+        raise ConfigError(f"latent_activity: site {site!r} of {name} is discrete ({type(fn).__name__}); the "
+                          "activity (Burda et al. 2015) is the variance of a continuous latent's posterior mean")
+    mean = fn.mean
     return mean.reshape(-1, mean.shape[-1]).var(0, unbiased=False)
 
 
 def active_units(activity: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:
     """How many units have ``A_{z_j} > threshold`` (0.01, Burda et al. 2015)."""
+    check_finite(torch.as_tensor(activity, dtype=torch.float64), "active_units: activity")
+    check_non_negative_number("active_units: threshold", threshold)
     return int((activity > threshold).sum())

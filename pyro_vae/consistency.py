@@ -22,6 +22,9 @@ import math
 import torch
 
 from .enumeration import latent_table
+from .errors import ConfigError
+from .evaluation import check_enumerable, check_inputs
+from .pairing import display_name
 
 
 def _project(basis: torch.Tensor, weights: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
@@ -55,13 +58,26 @@ def consistency_distance(model, guide, x: torch.Tensor) -> dict[str, float]:
     """Distance of the model (prior and decoder) from the set consistent with the guide family.
 
     Needs a model whose latent sites Pyro can enumerate (a categorical code, or a binary code
-    sampled bit by bit, :mod:`pyro_vae.bits`) and whose ``observation`` family gives ν, and a
-    guide with a latent ``family`` (ψ, h′). Observed sites that do not depend on z (a
-    document's length) are functions of x alone and drop out. Returns ``distance``: the
+    sampled bit by bit, :mod:`pyro_vae.bits`; at most ``2 ** MAX_ENUMERATED_BITS`` values) and
+    whose ``observation`` family gives ν, and a guide with a latent ``family`` (ψ, h′) that
+    fits the model (:func:`~pyro_vae.pairing.check_pair`). Observed sites that do not depend on
+    z (a document's length) are functions of x alone and drop out. Returns ``distance``: the
     weighted RMS residual in nats (0 exactly on Θ_Φ), and ``relative``: that residual over the
     RMS of the row-centred table, i.e. the share of the posterior's dependence on z that no
     consistent model expresses.
+
+    Θ_Φ is the set of the guide's *family*, with ``g(x)`` any function of x (Thm 1): the
+    guide's encoder network is not used, so encoders of one family (a Text VAE's e1, e2 and
+    e3) share a distance. How near the encoder's own ``g`` comes to the posterior is the
+    tightness gap (:func:`~pyro_vae.evaluation.tightness_gap`).
     """
+    check_inputs(model, guide, x)
+    check_enumerable(model, x, "consistency_distance")
+    missing = [f"{what} {display_name(fn)} has no {attr!r}" for what, fn, attr in
+               (("model", model, "observation"), ("guide", guide, "family")) if not hasattr(fn, attr)]
+    if missing:
+        raise ConfigError(f"consistency_distance: {'; '.join(missing)}; it needs an exponential-family decoder "
+                          "(pyro_vae.models) and an exponential-family guide (pyro_vae.guides)")
     with torch.no_grad():
         log_joint, log_prior, z = latent_table(model, x)
         table = (log_joint.T - guide.family.log_base_measure(z)).double()

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import math
 
+import pyro.distributions as dist
 import torch
 from pyro import poutine
 
 from .errors import ConfigError
-from .evaluation import Estimate, elbo_estimate
+from .evaluation import Estimate, check_inputs, elbo_estimate
 from .objectives.iwae import importance_weights, particle_traces
 from .pairing import latent_sites
+
+GAUSSIANS = (dist.Normal, dist.MultivariateNormal, dist.LowRankMultivariateNormal)
 
 
 def three_entropies_per_point(model, guide, x: torch.Tensor, num_samples: int = 100):
@@ -29,6 +32,7 @@ def three_entropies_per_point(model, guide, x: torch.Tensor, num_samples: int = 
     run of guide and model (``num_samples`` ≥ 2 particles).
     """
     _check_num_samples(num_samples)
+    check_inputs(model, guide, x)
     with torch.no_grad(), poutine.block():
         traces = particle_traces(model, guide, (x,), {}, num_samples)
     return _entropies_of_traces(*traces, num_samples, x.shape[0])
@@ -81,10 +85,13 @@ def _estimate(per_point: torch.Tensor, particle_var: torch.Tensor) -> Estimate:
     return Estimate(per_point.mean().item(), se, se == 0.0)
 
 
-def relative_gap(lower_bound: float, entropies: float, reference: float | None = None) -> float:
+def relative_gap(lower_bound: float | Estimate, entropies: float | Estimate,
+                 reference: float | Estimate | None = None) -> float:
     """``|F − three entropies| / |reference|``, the reference being F unless given (seed 002
-    Fig. 1 bottom divides by the final sampled bound)."""
-    denominator = abs(lower_bound if reference is None else reference)
+    Fig. 1 bottom divides by the final sampled bound). Takes floats or :class:`Estimate` values."""
+    denominator = abs(float(lower_bound if reference is None else reference))
+    if denominator == 0:
+        raise ConfigError("relative_gap: the reference (the bound F unless given) is 0, so no gap relative to it")
     return abs(float(lower_bound) - float(entropies)) / denominator
 
 
@@ -107,6 +114,7 @@ def entropy_monitor(model, guide, x: torch.Tensor, num_samples: int = 100):
     """
 
     _check_num_samples(num_samples)
+    check_inputs(model, guide, x)
 
     def monitor() -> dict[str, float]:
         with torch.no_grad(), poutine.block():
@@ -135,10 +143,14 @@ def _check_num_samples(num_samples) -> None:
 
 
 def _entropy(site, which: str) -> torch.Tensor:
-    try:
-        return site["fn"].entropy()
-    except NotImplementedError:
+    """The entropy of a Gaussian site (seed 002's identity is for Gaussian VAEs: Gaussian prior,
+    encoder and decoder)."""
+    base = site["fn"]
+    while isinstance(base, (dist.Independent, dist.MaskedDistribution)):
+        base = base.base_dist
+    if not isinstance(base, GAUSSIANS):
         raise ConfigError(
-            f"three_entropies: the {which}'s site {site['name']!r} is a {type(site['fn']).__name__}, "
-            "which has no closed-form entropy; seed 002's identity is for Gaussian VAEs"
-        ) from None
+            f"three_entropies: the {which}'s site {site['name']!r} is a {type(base).__name__}; seed 002's "
+            "identity is for Gaussian VAEs, whose prior, encoder and decoder are Gaussian"
+        )
+    return site["fn"].entropy()

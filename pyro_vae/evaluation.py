@@ -19,11 +19,12 @@ from dataclasses import dataclass
 import torch
 from pyro import poutine
 
+from . import rng
 from .bits import MAX_ENUMERATED_BITS, split_bits
 from .enumeration import exact_elbo, log_marginal
 from .errors import ConfigError
 from .objectives.iwae import log_importance_weights
-from .pairing import latent_sites
+from .pairing import check_model, check_pair, display_name, latent_sites
 from .validation import check_data, check_dtype, check_positive_int
 
 
@@ -50,20 +51,45 @@ class Estimate:
         return format(self.value, spec) if spec else str(self)
 
 
-def latent_is_enumerable(fn, x) -> bool:
-    """Whether every latent site is discrete and their joint support has at most
-    ``2 ** MAX_ENUMERATED_BITS`` values (binary codes count bit by bit)."""
+def latent_support_size(fn, x) -> int | None:
+    """How many joint values the latent sites of ``fn`` take (binary codes count bit by bit),
+    or ``None`` when one of them is continuous. Runs ``fn`` once on a row, drawing from the
+    random number generators."""
     with poutine.block(), torch.no_grad(), split_bits():
         trace = poutine.trace(fn).get_trace(x[:1])
     latents = list(latent_sites(trace).values())
     if not latents or not all(s["fn"].has_enumerate_support for s in latents):
-        return False
-    size = math.prod(s["fn"].enumerate_support(expand=False).shape[0] for s in latents)
-    return size <= 2**MAX_ENUMERATED_BITS
+        return None
+    return math.prod(s["fn"].enumerate_support(expand=False).shape[0] for s in latents)
+
+
+def latent_is_enumerable(fn, x) -> bool:
+    """Whether every latent site is discrete and their joint support has at most
+    ``2 ** MAX_ENUMERATED_BITS`` values (binary codes count bit by bit)."""
+    size = latent_support_size(fn, x)
+    return size is not None and size <= 2**MAX_ENUMERATED_BITS
 
 
 def _likelihood_is_exact(model, x) -> bool:
     return callable(getattr(model, "marginal", None)) or latent_is_enumerable(model, x)
+
+
+NOT_ENUMERABLE = f"continuous, or more than 2**{MAX_ENUMERATED_BITS} values"
+
+
+def check_enumerable(fn, x, what: str) -> None:
+    """Raise :class:`ConfigError` unless the latent of ``fn`` can be summed exactly (without
+    drawing from the random number generators)."""
+    with rng.preserved(x.device):
+        enumerable = latent_is_enumerable(fn, x)
+    if not enumerable:
+        raise ConfigError(f"{what} sums over the latent of {display_name(fn)}, which cannot be enumerated "
+                          f"({NOT_ENUMERABLE})")
+
+
+def _check_exact(exact) -> None:
+    if exact is not None and not isinstance(exact, bool):
+        raise ConfigError(f"exact must be True, False or None (decide from the latent), got {exact!r}")
 
 
 def _mean_and_se(per_point: torch.Tensor) -> tuple[float, float]:
@@ -73,23 +99,47 @@ def _mean_and_se(per_point: torch.Tensor) -> tuple[float, float]:
 
 
 def check_inputs(model, guide, x, **counts) -> None:
-    """The data checks of :func:`~pyro_vae.fit` (a finite float tensor of rows in the model's
-    support, of the dtype of the parameters) and positive sample counts, before any estimate."""
-    check_data(model, x)
-    check_dtype(x, *(fn for fn in (model, guide) if fn is not None))
+    """The checks of :func:`~pyro_vae.fit` before any estimate: the data a finite float tensor
+    of rows in the model's support, of the dtype of the parameters; the guide a match for the
+    model (:func:`~pyro_vae.pairing.check_pair`, or :func:`~pyro_vae.pairing.check_model`
+    without a guide), on a few rows and without drawing from the random number generators;
+    positive sample counts."""
     for name, value in counts.items():
         check_positive_int(name, value)
+    check_data(model, x)
+    check_dtype(x, *(fn for fn in (model, guide) if fn is not None))
+    with rng.preserved(x.device):
+        if guide is None:
+            check_model(model, x[:8])
+        else:
+            check_pair(model, guide, x[:8])
 
 
 def elbo_per_point(model, guide, x, num_samples: int = 100, exact: bool | None = None):
-    """Per-data-point ELBO; for Monte-Carlo also the per-point particle variance of the mean."""
+    """Per-data-point ELBO; for Monte-Carlo also the per-point particle variance of the mean.
+
+    Exact by enumeration of the guide's latent (``exact=None`` decides from the latent), else
+    ``num_samples`` ≥ 2 particles, in blocks of rows that keep a ``particles × rows × dim(x)``
+    tensor within ``MAX_CHUNK_ELEMENTS``.
+    """
+    _check_exact(exact)
+    if guide is None:
+        raise ConfigError("the ELBO needs a guide: elbo(model, guide, x)")
     check_inputs(model, guide, x, num_samples=num_samples)
     if exact is None:
         exact = latent_is_enumerable(guide, x)
+    elif exact:
+        check_enumerable(guide, x, "exact=True")
+    if not exact and num_samples < 2:
+        raise ConfigError(f"num_samples={num_samples}: a Monte-Carlo ELBO needs at least 2 particles for its "
+                          "standard error")
     with torch.no_grad():
         if exact:
-            return exact_elbo(model, guide, x), None
-        log_w = log_importance_weights(model, guide, (x,), {}, num_samples).log_w
+            rows = _rows_to_enumerate(guide, x)
+            return torch.cat([exact_elbo(model, guide, x[i: i + rows]) for i in range(0, x.shape[0], rows)]), None
+        rows = rows_per_block(x, num_samples)
+        log_w = torch.cat([log_importance_weights(model, guide, (x[i: i + rows],), {}, num_samples).log_w
+                           for i in range(0, x.shape[0], rows)], -1)
         return log_w.mean(0), log_w.var(0) / num_samples
 
 
@@ -122,16 +172,21 @@ def log_likelihood_per_point(
     tensor within ``MAX_CHUNK_ELEMENTS``, so memory stays bounded for any K and any number of
     points (K = 5000 on 10 000 MNIST-sized points included), on CPU and CUDA alike.
     """
+    _check_exact(exact)
     check_inputs(model, guide, x, num_samples=num_samples, chunk_size=chunk_size)
     if exact is None:
         exact = _likelihood_is_exact(model, x)
+    elif exact and not callable(getattr(model, "marginal", None)):
+        check_enumerable(model, x, "exact=True")
     with torch.no_grad():
         if exact and callable(getattr(model, "marginal", None)):
             return model.marginal().log_prob(x)
         if exact:
-            return log_marginal(model, x)
+            rows = _rows_to_enumerate(model, x)
+            return torch.cat([log_marginal(model, x[i: i + rows]) for i in range(0, x.shape[0], rows)])
         if guide is None:
-            raise ConfigError("a continuous latent needs a guide as importance proposal")
+            raise ConfigError(f"the latent of model {display_name(model)} cannot be summed exactly "
+                              f"({NOT_ENUMERABLE}): give guide=, the importance proposal")
         rows = rows_per_block(x, min(chunk_size, num_samples))
         return torch.cat([_importance_sampled(model, guide, x[i: i + rows], num_samples, chunk_size)
                           for i in range(0, x.shape[0], rows)])
@@ -143,6 +198,12 @@ MAX_CHUNK_ELEMENTS = 2**24  # 64 MiB of float32 per particles × points × dim(x
 def rows_per_block(x: torch.Tensor, particles: int) -> int:
     """How many rows of ``x`` keep a ``particles × rows × dim(x)`` tensor within ``MAX_CHUNK_ELEMENTS``."""
     return max(1, MAX_CHUNK_ELEMENTS // (particles * x[0].numel()))
+
+
+def _rows_to_enumerate(fn, x: torch.Tensor) -> int:
+    """:func:`rows_per_block` for a sum over every value of the latent of ``fn``."""
+    with rng.preserved(x.device):
+        return rows_per_block(x, latent_support_size(fn, x))
 
 
 def _importance_sampled(model, guide, x, num_samples: int, chunk_size: int) -> torch.Tensor:
@@ -159,6 +220,7 @@ def log_likelihood(
     model, x, *, guide=None, num_samples: int = 1000, chunk_size: int = 100, exact: bool | None = None
 ) -> Estimate:
     """``L(θ) = mean_x log p_θ(x)``; the standard error is that of the mean over data points."""
+    _check_exact(exact)
     check_inputs(model, guide, x, num_samples=num_samples, chunk_size=chunk_size)
     if exact is None:
         exact = _likelihood_is_exact(model, x)
@@ -189,16 +251,19 @@ def approximation_error(model, reference, x, *, guide=None, reference_guide=None
     ref = log_likelihood_per_point(reference, x, guide=reference_guide)
     own = log_likelihood_per_point(model, x, guide=guide)
     value, se = _mean_and_se(ref - own)
-    return Estimate(value, se, _likelihood_is_exact(model, x))
+    with rng.preserved(x.device):
+        reference_exact = _likelihood_is_exact(reference, x)
+    return Estimate(value, se, _likelihood_is_exact(model, x) and reference_exact)
 
 
 def evaluate(model, guide, x, reference=None, num_samples: int = 100,
-             likelihood_samples: int = 1000) -> dict[str, float]:
+             likelihood_samples: int = 1000, reference_guide=None) -> dict[str, float]:
     """ELBO, log-likelihood, tightness gap and (with ``reference``) approximation error on ``x``.
 
     Per-point values are computed once, so ``elbo + tightness_gap == log_likelihood``. The ELBO
     takes ``num_samples`` particles; a log-likelihood that is not exact (see
-    :func:`log_likelihood_per_point`) takes ``likelihood_samples`` importance samples from ``guide``.
+    :func:`log_likelihood_per_point`) takes ``likelihood_samples`` importance samples from
+    ``guide``, the reference's from ``reference_guide`` (by default ``guide``).
 
     Returns a flat dict of floats: ``elbo``, ``elbo_se``, ``log_likelihood``,
     ``log_likelihood_se``, ``tightness_gap``, ``tightness_gap_se`` and, with a reference,
@@ -213,6 +278,7 @@ def evaluate(model, guide, x, reference=None, num_samples: int = 100,
     out["log_likelihood"], out["log_likelihood_se"] = _mean_and_se(ll)
     out["tightness_gap"], out["tightness_gap_se"] = _mean_and_se(ll - lb_points)
     if reference is not None:
-        ref = log_likelihood_per_point(reference, x, guide=guide, num_samples=likelihood_samples)
+        ref = log_likelihood_per_point(reference, x, guide=guide if reference_guide is None else reference_guide,
+                                       num_samples=likelihood_samples)
         out["approximation_error"], out["approximation_error_se"] = _mean_and_se(ref - ll)
     return out

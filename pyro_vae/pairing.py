@@ -33,12 +33,55 @@ def _describe(site) -> str:
     )
 
 
+def check_model(model, x: torch.Tensor) -> None:
+    """Raise :class:`PairingError` unless ``model`` runs on ``x`` and scores it as it is: the
+    value at each observed site has the distribution's own shape, so that no data are
+    broadcast against a model built for rows of another width.
+
+    Runs the model once on ``x`` (use a few rows), drawing its latents from the prior.
+    """
+    _check_callable(model=model)
+    try:
+        with poutine.block(), torch.no_grad():
+            model_trace = poutine.trace(model).get_trace(x)
+    except Exception as e:
+        raise PairingError(f"model {display_name(model)} failed on data of shape {tuple(x.shape)}: "
+                           f"{_first_line(e)}") from e
+    if not _observed_sites(model_trace, factors=True):
+        raise PairingError(f"model {display_name(model)} observes no site: it must score the data, "
+                           "e.g. pyro.sample('x', likelihood, obs=x) or pyro.factor; was a guide given as model?")
+    _check_observed_shapes(model_trace, display_name(model))
+
+
+def _check_callable(**fns) -> None:
+    for role, fn in fns.items():
+        if not callable(fn):
+            raise PairingError(f"the {role} must be a Pyro {role}, a callable such as a PyroModule or a function "
+                               f"{role}(x), got {type(fn).__name__}")
+
+
+def _check_observed_shapes(model_trace, m: str) -> None:
+    for name, site in model_trace.nodes.items():
+        if site["type"] != "sample" or not site["is_observed"] or isinstance(site["fn"], dist.Unit):
+            continue
+        fn, value = site["fn"], site["value"]
+        if tuple(value.shape) != tuple(fn.batch_shape + fn.event_shape):
+            raise PairingError(
+                f"model {m} scores values of shape {tuple(fn.batch_shape + fn.event_shape)} at its observed site "
+                f"{name!r} (event shape {tuple(fn.event_shape)}), but is given values of shape "
+                f"{tuple(value.shape)}; torch would broadcast one over the other. Was the model built for data "
+                "of another width?"
+            )
+
+
 def check_pair(model, guide, x: torch.Tensor) -> None:
     """Raise :class:`PairingError` unless ``guide`` samples exactly the model's latent sites,
-    each with the same support, batch shape and event shape, and the model can score them.
+    each with the same support, batch shape and event shape, the model can score them, and
+    it scores the data as they are (:func:`check_model`).
 
     Runs model and guide once on ``x`` (use a few rows); nothing is learned.
     """
+    _check_callable(model=model, guide=guide)
     m, g = display_name(model), display_name(guide)
     try:
         with poutine.block(), torch.no_grad():
@@ -95,6 +138,7 @@ def check_pair(model, guide, x: torch.Tensor) -> None:
     except Exception as e:
         raise PairingError(f"model {m} cannot score the data of shape {tuple(x.shape)} with the values guide {g} "
                            f"samples: {_first_line(e)}") from e
+    _check_observed_shapes(replayed, m)
 
 
 def _input_width_hint(guide, error: Exception, x: torch.Tensor) -> str:

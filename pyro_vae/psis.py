@@ -26,6 +26,10 @@ from .evaluation import check_inputs, latent_is_enumerable, rows_per_block
 from .objectives.iwae import log_importance_weights
 from .validation import check_positive_int
 
+#: ArviZ fits the generalised Pareto distribution to the largest ceil(K/5) of K weights (for
+#: K ≤ 225) and needs more than 4 of them; with fewer samples it returns k̂ = inf for every point.
+MIN_SAMPLES = 21
+
 
 def _arviz_psislw():
     """``log_weights (..., K) -> (smoothed log-weights, k̂ (...))`` from whichever ArviZ is installed."""
@@ -45,8 +49,9 @@ def khat(log_weights: torch.Tensor) -> torch.Tensor:
     shape ``(N,)``. Computed in float64 by ArviZ's ``psislw``. A column of equal weights (the
     guide is the exact posterior; equal up to 64 rounding errors of the input's dtype) has no
     tail to fit: its k̂ is −inf, where ArviZ says +inf."""
-    if log_weights.dim() < 1 or log_weights.shape[0] < 10:
-        raise ConfigError(f"khat needs at least 10 samples on the first axis, got shape {tuple(log_weights.shape)}")
+    if log_weights.dim() < 1 or log_weights.shape[0] < MIN_SAMPLES:
+        raise ConfigError(f"khat needs at least {MIN_SAMPLES} samples on the first axis (ArviZ fits the Pareto "
+                          f"tail to the largest fifth of them, and needs 5), got shape {tuple(log_weights.shape)}")
     if not torch.isfinite(log_weights).all():
         raise ConfigError("khat: the log-weights contain NaN or ±inf")
     values = np.moveaxis(log_weights.detach().double().cpu().numpy(), 0, -1)
@@ -66,8 +71,9 @@ def psis_khat(model, guide, x: torch.Tensor, num_samples: int = 1000, chunk_size
     """
     check_positive_int("psis_khat: num_samples", num_samples)
     check_positive_int("psis_khat: chunk_size", chunk_size)
-    if num_samples < 10:
-        raise ConfigError(f"psis_khat: num_samples must be at least 10 for a Pareto fit, got {num_samples}")
+    if num_samples < MIN_SAMPLES:
+        raise ConfigError(f"psis_khat: num_samples must be at least {MIN_SAMPLES} for a Pareto fit (ArviZ fits "
+                          f"the tail to the largest fifth of the weights, and needs 5), got {num_samples}")
     check_inputs(model, guide, x)
     if latent_is_enumerable(guide, x):
         raise ConfigError("psis_khat: the guide's latent is discrete with few values, so the weights take only "

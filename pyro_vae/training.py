@@ -14,7 +14,7 @@ import os
 import pathlib
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import pyro
@@ -29,7 +29,9 @@ from tqdm import tqdm
 
 from . import checkpoint as checkpoints
 from . import rng
+from .enumeration import log_marginal
 from .errors import ConfigError, DivergenceError
+from .evaluation import check_enumerable, check_inputs
 from .families import Family
 from .objectives import COMPILED, make_objective, score_function_sites
 from .pairing import check_pair, display_name
@@ -37,6 +39,7 @@ from .validation import (
     check_data,
     check_device,
     check_dtype,
+    check_non_negative_number,
     check_positive_int,
     check_positive_number,
     check_seed,
@@ -44,6 +47,9 @@ from .validation import (
 
 #: The fewest steps for which ``fit`` compiles the objective by default.
 JIT_MIN_STEPS = 200
+
+#: The learning rate of a named optimizer when ``fit`` is given none.
+DEFAULT_LR = 1e-3
 
 #: Optimisers by name: torch optimisers, each run as one instance over every trained parameter.
 OPTIMIZERS = {
@@ -141,7 +147,7 @@ def fit(
     steps: int | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
-    lr: float = 1e-3,
+    lr: float | None = None,
     optimizer: str | pyro.optim.PyroOptim = "adam",
     num_particles: int = 1,
     beta: float = 1.0,
@@ -161,7 +167,8 @@ def fit(
     :param objective: a name from :data:`pyro_vae.objectives.OBJECTIVES` or any Pyro ELBO.
     :param steps: number of SVI steps; or give ``epochs`` (passes over shuffled mini-batches).
     :param batch_size: rows per step; all rows by default.
-    :param lr: learning rate of ``optimizer`` ("adam", "clipped_adam", "sgd" or a PyroOptim).
+    :param lr: learning rate of a named ``optimizer`` ("adam", "clipped_adam" or "sgd"), 10⁻³ by
+        default; a ``pyro.optim.PyroOptim`` carries its own, so ``lr`` is refused with one.
     :param num_particles: Monte-Carlo particles per step (K for ``iwae``).
     :param beta: weight of the latent terms (β-VAE); only with a named objective.
     :param estimator: the gradient estimator of ``iwae``: ``standard``, ``stl`` or ``dreg``.
@@ -207,7 +214,13 @@ def fit(
     if checkpoint_every is not None and checkpoint is None:
         raise ConfigError("checkpoint_every= needs a checkpoint= file to write to")
     checkpoint_every = checkpoint_every or 1000
+    if isinstance(optimizer, pyro.optim.PyroOptim) and lr is not None:
+        raise ConfigError(f"lr={lr!r} would be unused: the optimizer is a pyro.optim.PyroOptim, which carries its "
+                          "own learning rate")
+    lr = DEFAULT_LR if lr is None else lr
     check_positive_number("lr", lr)
+    if evaluate is not None and not callable(evaluate):
+        raise ConfigError(f"evaluate must be a callable returning a dict of numbers, got {type(evaluate).__name__}")
     if isinstance(freeze, nn.Module):
         raise ConfigError(f"freeze: expected a list of modules, e.g. freeze=[{display_name(freeze)}]")
     freeze = tuple(freeze)  # read twice below: a generator would be empty the second time
@@ -259,6 +272,12 @@ def fit(
     if seed is not None:
         pyro.set_rng_seed(seed)
     check_pair(model, guide, x[: min(len(x), 8)])
+    with rng.preserved(x.device):
+        sites = score_function_sites(guide, x[: min(len(x), 8)]) if objective_name == "meanfield" else []
+    if sites:
+        raise ConfigError(f"meanfield (TraceMeanField_ELBO) needs a guide that samples every latent by "
+                          f"reparameterisation; {display_name(guide)} samples {sites} without: use elbo, "
+                          "tracegraph or enum")
     own_params = checkpoints.parameters_of(model, guide, x[: min(len(x), 8)]) if checkpoint is not None else None
 
     if progress is None:
@@ -298,7 +317,11 @@ def fit(
                 bar.set_postfix(elbo=f"{history.elbo[-1]:.4f}")
             if evaluate_every and (step % evaluate_every == 0 or step == total):
                 with rng.evaluation_stream(x.device):
-                    history.evaluations.append({"step": step, **evaluate()})
+                    values = evaluate()
+                if not isinstance(values, Mapping):
+                    raise ConfigError(f"evaluate() must return a dict of numbers, returned {type(values).__name__} "
+                                      f"at step {step}")
+                history.evaluations.append({"step": step, **values})
             if checkpoint is not None and (step % checkpoint_every == 0 or step == total):
                 history.runtime_s = runtime_before + time.perf_counter() - start
                 history.compiled = compiled()
@@ -505,9 +528,10 @@ def fit_max_likelihood(model, x: torch.Tensor, max_iter: int = 500, tolerance: f
     plain maximum likelihood, deterministic and full-batch; returns the final mean
     log-likelihood in nats per data point.
     """
-    from .enumeration import log_marginal
-
-    check_data(model, x)
+    check_positive_int("max_iter", max_iter)
+    check_non_negative_number("tolerance", tolerance)
+    check_inputs(model, None, x)
+    check_enumerable(model, x, "fit_max_likelihood")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ConfigError(f"{display_name(model)} has no trainable parameters")

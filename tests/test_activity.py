@@ -7,7 +7,7 @@ import torch
 
 from pyro_vae import families, guides
 from pyro_vae.activity import active_units, analytic_activity, latent_activity
-from pyro_vae.errors import ConfigError
+from pyro_vae.errors import ConfigError, DataError
 from pyro_vae.glm import glm_mle
 
 
@@ -38,3 +38,30 @@ def test_latent_activity_of_a_plain_pyro_guide():
     assert active_units(activity) == 1
     with pytest.raises(ConfigError, match="no sample site 'z'.*'code'"):
         latent_activity(guide, x)
+
+
+def test_latent_activity_refuses_a_model_a_discrete_guide_and_too_few_rows():
+    from pyro_vae.guides import DiagonalGaussian, FactorisedBernoulli
+    from pyro_vae.models import VAE1
+
+    x = torch.randn(30, 4, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ConfigError, match="observes data, so it is a model; pass the guide"):
+        latent_activity(VAE1(4, 2, hidden=(8,)), x)  # its prior's mean, 0: every unit would look inactive
+    with pytest.raises(ConfigError, match="discrete"):
+        latent_activity(FactorisedBernoulli(4, 2), x)  # a Categorical's mean is NaN
+    with pytest.raises(DataError, match="at least 2 points"):
+        latent_activity(DiagonalGaussian(4, 2, hidden=(8,)), x[:1])
+    with pytest.raises(DataError, match="at least 2 points"):
+        latent_activity(DiagonalGaussian(4, 2, hidden=(8,)), x[0])
+
+
+@pytest.mark.parametrize("threshold", [-1.0, float("nan"), float("inf"), "0.01", True])
+def test_active_units_refuses_a_threshold_that_is_not_a_finite_non_negative_number(threshold):
+    with pytest.raises(ConfigError, match="threshold must be a finite number ≥ 0"):
+        active_units(torch.tensor([0.5, 0.0]), threshold)
+
+
+def test_active_units_refuses_nan_activities():
+    """A NaN compares False with the threshold and would count as an inactive unit."""
+    with pytest.raises(DataError, match="non-finite"):
+        active_units(torch.tensor([0.5, float("nan")]))

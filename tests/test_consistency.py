@@ -21,6 +21,7 @@ from pyro_vae.models import GaussianMixture, GaussianRBM
 
 from pyro_vae.consistency import consistency_distance, glm_residual
 from pyro_vae.data import gmm_toy
+from pyro_vae.errors import ConfigError, PairingError
 from pyro_vae.families import code_bits
 
 SIGMA = 0.8
@@ -202,3 +203,28 @@ def test_residual_of_a_generic_table_is_the_least_squares_residual():
     expected = wls_residual(table, nu, psi, w_x, w_z)
     assert expected.abs().max() > 0.1
     torch.testing.assert_close(residual, expected, rtol=1e-8, atol=1e-9)
+
+
+def test_consistency_distance_refuses_a_guide_that_does_not_fit_the_model(x):
+    """3 bits for 4 codes: the table of the model's 4 codes would be read with an 8-code ψ."""
+    model = GaussianMixture(parallelogram([0.0, 0.0], [1.0, 0.0], [0.0, 1.0]), SIGMA)
+    with pytest.raises(PairingError, match="does not match"):
+        consistency_distance(model, FactorisedBernoulli(input_dim=2, bits=3, hidden=(4,)), x)
+    with pytest.raises(PairingError, match="another width"):
+        consistency_distance(model, FactorisedBernoulli(input_dim=1, bits=2, hidden=(4,)), x[:, :1])
+
+
+def test_consistency_distance_needs_an_enumerable_model_and_an_exponential_family_guide(x):
+    from pyro_vae.guides import LinearGaussian
+    from pyro_vae.models import LinearVAE
+
+    with pytest.raises(ConfigError, match="consistency_distance sums over the latent of .*cannot be enumerated"):
+        consistency_distance(LinearVAE(2, 1), LinearGaussian(2, 1), x)
+    model = GaussianMixture(parallelogram([0.0, 0.0], [1.0, 0.0], [0.0, 1.0]), SIGMA)
+    encoder = guide()
+
+    def plain(x):
+        return encoder(x)
+
+    with pytest.raises(ConfigError, match="guide plain has no 'family'"):
+        consistency_distance(model, plain, x)

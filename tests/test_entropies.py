@@ -27,14 +27,15 @@ import pyro
 import pyro.distributions as dist
 import pytest
 import torch
+from conftest import e1_pair
 from pyro_vae.guides import DiagonalGaussian
 from pyro_vae.guides import LinearGaussian as LinearGaussianGuide
 from pyro_vae.models import VAE1, VAE2, VAE3, LinearVAE
 
 from pyro_vae.data.synthetic import ppca_data
 from pyro_vae.entropies import entropy_monitor, relative_gap, three_entropies, three_entropies_per_point
-from pyro_vae.errors import ConfigError
-from pyro_vae.evaluation import elbo, log_likelihood, tightness_gap
+from pyro_vae.errors import ConfigError, DataError, PairingError
+from pyro_vae.evaluation import Estimate, elbo, log_likelihood, tightness_gap
 from pyro_vae.ppca import LinearGaussian, ppca_mle
 
 pytestmark = pytest.mark.usefixtures("float64")
@@ -305,6 +306,37 @@ def test_relative_gap_is_the_absolute_difference_over_the_reference():
     assert relative_gap(-2.5, -2.0) == pytest.approx(0.2, rel=1e-15)
     assert relative_gap(-2.0, -2.5, reference=10.0) == pytest.approx(0.05, rel=1e-15)
     assert relative_gap(3.0, 3.0) == 0.0
+    assert relative_gap(Estimate(-2.0, 0.1, False), Estimate(-2.5, 0.0, True)) == pytest.approx(0.25, rel=1e-15)
+    with pytest.raises(ConfigError, match="reference .* is 0"):
+        relative_gap(-2.0, -2.5, reference=0.0)
+
+
+def test_three_entropies_refuses_a_vae_that_is_not_gaussian():
+    """Seed 002's identity is for Gaussian prior, encoder and decoder; a categorical code or a
+    Bernoulli decoder has an entropy too, and would get a number marked exact."""
+    from pyro_vae.guides import SharedTrunkGaussian
+    from pyro_vae.models import EDFVAE
+
+    from pyro_vae.families import Bernoulli
+
+    model, guide, x = e1_pair(12, seed=0)
+    with pytest.raises(ConfigError, match="model's site 'z' is a Categorical.*Gaussian VAEs"):
+        three_entropies(model, guide, x, num_samples=3)
+    rows = random_rows(6, 5, 6)
+    with pytest.raises(ConfigError, match="model's site 'x' is a Bernoulli"):
+        three_entropies(EDFVAE(Bernoulli(), 6, 2), SharedTrunkGaussian(6, 2, hidden=(4,)), (rows > 0).to(rows.dtype),
+                        num_samples=3)
+
+
+def test_three_entropies_and_its_monitor_check_the_pair_and_the_data():
+    model = VAE1(4, 2, hidden=(4,))
+    with pytest.raises(PairingError, match="another width"):
+        three_entropies(VAE1(1, 2, hidden=(4,)), DiagonalGaussian(4, 2, hidden=(4,)), random_rows(6, 5, 4),
+                        num_samples=3)
+    with pytest.raises(PairingError, match="observes"):
+        entropy_monitor(DiagonalGaussian(4, 2, hidden=(4,)), model, random_rows(6, 5, 4), num_samples=3)
+    with pytest.raises(DataError, match="expected a torch.Tensor"):
+        entropy_monitor(model, DiagonalGaussian(4, 2, hidden=(4,)), random_rows(6, 5, 4).numpy(), num_samples=3)
 
 
 def test_three_entropies_rejects_a_site_without_closed_form_entropy():

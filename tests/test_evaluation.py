@@ -20,7 +20,8 @@ from pyro_vae.guides import AmortisedGuide, ExactPosterior
 from pyro_vae.models import ExponentialFamilyVAE, GaussianMixture
 from torch import nn
 
-from pyro_vae.errors import DataError
+from pyro_vae import evaluation
+from pyro_vae.errors import ConfigError, DataError, PairingError
 from pyro_vae.evaluation import (
     approximation_error,
     elbo,
@@ -314,3 +315,115 @@ def test_a_sampled_log_likelihood_checks_x_before_running_the_model(pair):
         log_likelihood(model, x.tolist(), guide=guide)
     with pytest.raises(DataError, match="at least one point"):
         log_likelihood(model, x[:0], guide=guide)
+
+
+# --------------------------------------------------------------------------------------------
+# Every measurement checks model, guide and data as fit does, before estimating anything.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("measure", [
+    lambda m, g, x: elbo(m, g, x),
+    lambda m, g, x: log_likelihood(m, x, guide=g),
+    lambda m, g, x: tightness_gap(m, g, x),
+    lambda m, g, x: evaluate(m, g, x),
+])
+@pytest.mark.parametrize("model_width, data_width", [(1, 5), (5, 1)])
+def test_data_of_another_width_than_the_model_are_refused(measure, model_width, data_width):
+    """A model built for rows of 1 value would broadcast its one mean over 5 columns, or one
+    built for 5 would score a single column five times, and report a number."""
+    from pyro_vae.guides import DiagonalGaussian
+    from pyro_vae.models import VAE1
+
+    model = VAE1(model_width, 2, hidden=(8,)).double()
+    guide = DiagonalGaussian(data_width, 2, hidden=(8,)).double()
+    x = torch.randn(16, data_width, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(PairingError, match=rf"scores values of shape \(8, {model_width}\) .* given values of "
+                                           rf"shape \(8, {data_width}\).*another width"):
+        measure(model, guide, x)
+
+
+@pytest.mark.parametrize("measure", [
+    lambda m, g, x: elbo(g, m, x),
+    lambda m, g, x: evaluate(g, m, x),
+    lambda m, g, x: tightness_gap(g, m, x),
+    lambda m, g, x: approximation_error(m, g, x),
+])
+def test_a_guide_in_the_place_of_a_model_is_refused(measure, pair):
+    model, guide, x = pair
+    with pytest.raises(PairingError, match="observes no site|observes"):
+        measure(model, guide, x)
+
+
+def test_a_guide_of_another_latent_is_refused_by_the_measurements(pair):
+    from pyro_vae.guides import FactorisedBernoulli
+
+    model, _, x = pair
+    three_bits = FactorisedBernoulli(input_dim=2, bits=3, hidden=(8,)).double()
+    with pytest.raises(PairingError, match="does not match"):
+        elbo(model, three_bits, x)
+    with pytest.raises(ConfigError, match="needs a guide"):
+        elbo(model, None, x)
+
+
+def test_exact_must_be_a_bool_and_possible():
+    model, guide = linear_gaussian()
+    x = linear_gaussian_data()
+    with pytest.raises(ConfigError, match="exact must be True, False or None"):
+        elbo(model, guide, x, exact="yes")
+    with pytest.raises(ConfigError, match="exact=True sums over the latent of .*cannot be enumerated"):
+        elbo(model, guide, x, exact=True)  # a Gaussian latent: once a number above log p(x), marked exact
+    with pytest.raises(ConfigError, match="exact=True sums over the latent"):
+        log_likelihood(model, x, guide=guide, exact=True)
+
+
+def test_a_likelihood_without_guide_says_the_latent_cannot_be_summed(float64):
+    from pyro_vae.models import TextVAE
+
+    from pyro_vae.documents import DocumentLength
+
+    big = TextVAE(6, bits=14, depth=0, length=DocumentLength(torch.tensor(1.0), torch.tensor(0.5))).double()
+    counts = torch.tensor([[1.0, 0, 2, 0, 0, 1]])
+    with pytest.raises(ConfigError, match=r"cannot be summed exactly \(continuous, or more than 2\*\*12 values\)"):
+        log_likelihood(big, counts)
+
+
+def test_a_monte_carlo_elbo_needs_two_particles():
+    model, guide = linear_gaussian()
+    with pytest.raises(ConfigError, match="at least 2 particles"):
+        elbo(model, guide, linear_gaussian_data(), num_samples=1)
+
+
+def test_the_elbo_is_estimated_in_blocks_of_bounded_size(monkeypatch, pair):
+    """Each block of rows keeps ``particles × rows × dim(x)`` within MAX_CHUNK_ELEMENTS; the
+    exact ELBO is the same in blocks as at once."""
+    model, guide, x = pair
+    whole = elbo(model, guide, x).value
+    monkeypatch.setattr(evaluation, "MAX_CHUNK_ELEMENTS", 4 * 3 * x.shape[-1])  # 4 codes × 3 rows
+    assert elbo(model, guide, x).value == pytest.approx(whole, rel=1e-12)
+    seen = []
+    sampler = evaluation.log_importance_weights
+    monkeypatch.setattr(evaluation, "log_importance_weights",
+                        lambda m, g, args, kw, k: seen.append(args[0].shape[0] * k) or sampler(m, g, args, kw, k))
+    lg_model, lg_guide = linear_gaussian()
+    lg_x = linear_gaussian_data(n=10)
+    estimate = elbo(lg_model, lg_guide, lg_x, num_samples=6)
+    assert max(seen) * lg_x.shape[-1] <= evaluation.MAX_CHUNK_ELEMENTS and sum(seen) == 6 * 10
+    assert math.isfinite(estimate.value) and estimate.se > 0
+
+
+def test_evaluate_takes_a_proposal_for_the_reference():
+    """A reference with another latent needs its own importance proposal."""
+    from pyro_vae.guides import DiagonalGaussian
+    from pyro_vae.models import VAE1
+
+    model, guide = linear_gaussian()
+    x = linear_gaussian_data()
+    reference = VAE1(2, 3, hidden=(4,)).double()
+    reference_guide = DiagonalGaussian(2, 3, hidden=(4,)).double()
+    with pytest.raises(PairingError, match="does not match"):
+        evaluate(model, guide, x, reference=reference)
+    out = evaluate(model, guide, x, reference=reference, reference_guide=reference_guide)
+    assert math.isfinite(out["approximation_error"])
+    error = approximation_error(model, reference, x, guide=guide, reference_guide=reference_guide)
+    assert not error.exact  # the reference's likelihood is importance-sampled

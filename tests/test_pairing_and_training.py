@@ -321,10 +321,10 @@ def test_shared_optimiser_follows_pyros_per_parameter_optimisers(data, name, pyr
     """One torch optimiser over all parameters takes the steps Pyro's one-per-parameter
     ``PyroOptim`` takes, from the same start on the same draws."""
     runs = []
-    for optimizer in (name, pyro_optim({"lr": 0.01})):
+    for optimizer, lr in ((name, 0.01), (pyro_optim({"lr": 0.01}), None)):
         pyro.clear_param_store()
         model, guide = make_pair(data, learn_sigma=True)
-        fit(model, guide, data.x, "enum", steps=20, lr=0.01, optimizer=optimizer, seed=3, batch_size=5)
+        fit(model, guide, data.x, "enum", steps=20, lr=lr, optimizer=optimizer, seed=3, batch_size=5)
         runs.append(snapshot(model, guide))
     for a, b in zip(*runs):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
@@ -491,6 +491,25 @@ def test_fit_max_likelihood_reaches_a_stationary_point():
     assert end_grad < 1e-4
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"max_iter": 0}, "max_iter must be a positive int"),
+    ({"max_iter": 2.5}, "max_iter must be a positive int"),
+    ({"tolerance": -1.0}, "tolerance must be a finite number ≥ 0"),
+    ({"tolerance": float("nan")}, "tolerance must be a finite number ≥ 0"),
+])
+def test_fit_max_likelihood_refuses_bad_settings(data, options, message):
+    """max_iter=0 once returned the starting log-likelihood as the maximum."""
+    rbm = GaussianRBM.from_centres(data.centres, data.sigma)
+    with pytest.raises(ConfigError, match=message):
+        fit_max_likelihood(rbm, data.x, **options)
+
+
+def test_fit_max_likelihood_needs_a_latent_it_can_sum_over():
+    x = torch.randn(10, 4)
+    with pytest.raises(ConfigError, match="fit_max_likelihood sums over the latent of .*cannot be enumerated"):
+        fit_max_likelihood(LinearVAE(4, 2), x)
+
+
 def test_data_of_another_dtype_is_a_data_error():
     model, guide, x = e1_pair(16, seed=0)
     with pytest.raises(DataError, match=r"x has dtype torch.float64 but GaussianMixture_\d+ has parameters of dtype torch.float32"):
@@ -612,6 +631,8 @@ def test_freeze_given_as_a_generator_still_freezes(data):
     ({"checkpoint_every": 1}, "checkpoint_every= needs a checkpoint= file"),
     ({"freeze": [nn.Linear(2, 2)]}, "is neither the model .*, the guide .*, nor a part of them"),
     ({"freeze": "model"}, r"freeze: expected a list of modules, e.g. freeze=\[GaussianMixture"),
+    ({"optimizer": pyro.optim.Adam({"lr": 1e-3}), "lr": 10.0}, "lr=10.0 would be unused: .*PyroOptim"),
+    ({"evaluate": 3.0, "evaluate_every": 1}, "evaluate must be a callable returning a dict of numbers, got float"),
 ])
 def test_settings_that_would_be_ignored_are_refused_before_training(data, options, message):
     """Nothing passed to ``fit`` is silently dropped: a setting without its partner is an error."""
@@ -621,6 +642,28 @@ def test_settings_that_would_be_ignored_are_refused_before_training(data, option
     with pytest.raises(ConfigError, match=message):
         fit(model, guide, data.x, "enum", steps=3, **options)
     assert_same(snapshot(model, guide), before)
+
+
+def test_an_evaluation_that_is_not_a_dict_is_named(data):
+    model, guide = make_pair(data)
+    with pytest.raises(ConfigError, match=r"evaluate\(\) must return a dict of numbers, returned float at step 2"):
+        fit(model, guide, data.x, "enum", steps=3, evaluate=lambda: 3.0, evaluate_every=2)
+
+
+def test_meanfield_with_a_guide_that_cannot_be_reparameterised_is_refused_before_training(data):
+    model, guide = make_pair(data)
+    before = snapshot(model, guide)
+    with pytest.raises(ConfigError, match=r"meanfield .* samples \['z'\] without: use elbo, tracegraph or enum"):
+        fit(model, guide, data.x, "meanfield", steps=3)
+    assert_same(snapshot(model, guide), before)
+
+
+@pytest.mark.parametrize("model, guide", [(None, "guide"), ("model", None), ("model", "a string")])
+def test_a_model_or_guide_that_is_not_callable_is_named(data, model, guide):
+    pair = dict(zip(("model", "guide"), make_pair(data)))
+    model, guide = (pair.get(v, v) for v in (model, guide))
+    with pytest.raises(PairingError, match=r"the (model|guide) must be a Pyro (model|guide), a callable"):
+        fit(model, guide, data.x, "enum", steps=1)
 
 
 def test_freezing_a_part_of_the_guide_is_allowed(data):

@@ -18,7 +18,7 @@ from conftest import e1_pair
 
 from pyro_vae import evaluation
 from pyro_vae.errors import ConfigError, DataError
-from pyro_vae.psis import khat, psis_khat
+from pyro_vae.psis import MIN_SAMPLES, khat, psis_khat
 
 
 def gaussian_log_weights(s2: float, k: int, n: int, seed: int) -> torch.Tensor:
@@ -92,7 +92,7 @@ def test_psis_khat_of_the_exact_posterior_is_minus_infinity():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"num_samples": 5}, "at least 10"),
+    ({"num_samples": 20}, "at least 21"),
     ({"num_samples": 100.0}, "num_samples must be a positive int"),
     ({"chunk_size": 0}, "chunk_size must be a positive int"),
 ])
@@ -109,9 +109,15 @@ def test_psis_khat_refuses_a_discrete_guide_whose_weights_have_no_tail():
 
 def test_khat_refuses_non_finite_or_too_few_log_weights():
     with pytest.raises(ConfigError, match="NaN"):
-        khat(torch.tensor([[0.0], [math.nan]] * 10))
-    with pytest.raises(ConfigError, match="at least 10 samples"):
-        khat(torch.zeros(5, 2))
+        khat(torch.tensor([[0.0], [math.nan]] * 11))
+    with pytest.raises(ConfigError, match="at least 21 samples"):
+        khat(torch.randn(20, 2))
+
+
+def test_khat_fits_a_tail_from_the_fewest_samples_it_accepts():
+    """ArviZ returns k̂ = inf for every column below 21 samples: the floor is where a fit starts."""
+    k = khat(torch.randn(MIN_SAMPLES, 3, generator=torch.Generator().manual_seed(0)))
+    assert torch.isfinite(k).all()
 
 
 def test_arviz_1x_gets_the_negated_log_weights_with_samples_last(monkeypatch):
@@ -127,7 +133,7 @@ def test_arviz_1x_gets_the_negated_log_weights_with_samples_last(monkeypatch):
     monkeypatch.setitem(sys.modules, "arviz", types.ModuleType("arviz"))  # no arviz.psislw: the 1.x line
     monkeypatch.setitem(sys.modules, "arviz_stats", types.ModuleType("arviz_stats"))
     monkeypatch.setitem(sys.modules, "arviz_stats.base", base)
-    log_w = gaussian_log_weights(0.5, 20, 3, seed=7)
+    log_w = gaussian_log_weights(0.5, 30, 3, seed=7)
     k = khat(log_w)
     assert torch.equal(k, torch.full((3,), 0.25, dtype=torch.float64))
     assert seen["axis"] == -1 and np.array_equal(seen["ary"], -log_w.numpy().T)
