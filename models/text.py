@@ -46,7 +46,7 @@ class TextVAE(UniquelyNamed):
         super().__init__()
         check_positive_int("TextVAE: vocab_size", vocab_size)
         check_positive_int("TextVAE: bits", bits)
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 0:
             raise ConfigError(f"TextVAE: depth must be a non-negative int, got {depth!r}")
         if hidden is not None and depth == 0:
             raise ConfigError(f"TextVAE: hidden={hidden!r} would be unused: depth=0 is the linear decoder, "

@@ -36,15 +36,15 @@ def latent_activity(guide, x: torch.Tensor, *args, site: str = "z", **kwargs) ->
     Gaussian guides of :mod:`pyro_vae.guides`); the guide is called as ``guide(x, *args, **kwargs)``.
     """
     check_finite(x, "latent_activity: x")
-    if x.dim() != 2 or x.shape[0] < 2:
-        raise DataError(f"latent_activity: x must have shape (num_points, dim) with at least 2 points (a "
+    if x.dim() < 2 or x.shape[0] < 2:
+        raise DataError(f"latent_activity: x must have shape (num_points, ...) with at least 2 points (a "
                         f"variance over them), got shape {tuple(x.shape)}")
     trace = poutine.trace(guide).get_trace(x, *args, **kwargs)
     name = display_name(guide)
     samples = [n for n, s in trace.nodes.items() if s["type"] == "sample"]
     if site not in samples:
         raise ConfigError(f"latent_activity: {name} has no sample site {site!r}; its sites are {samples}")
-    if trace.nodes[site]["is_observed"] or any(trace.nodes[n]["is_observed"] for n in samples):
+    if any(trace.nodes[n]["is_observed"] for n in samples):
         raise ConfigError(f"latent_activity: {name} observes data, so it is a model; pass the guide (the "
                           "encoder q(z|x)), whose mean the activity is")
     fn = trace.nodes[site]["fn"]
@@ -57,6 +57,7 @@ def latent_activity(guide, x: torch.Tensor, *args, site: str = "z", **kwargs) ->
 
 def active_units(activity: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:
     """How many units have ``A_{z_j} > threshold`` (0.01, Burda et al. 2015)."""
-    check_finite(torch.as_tensor(activity, dtype=torch.float64), "active_units: activity")
+    activity = torch.as_tensor(activity)
+    check_finite(activity, "active_units: activity")
     check_non_negative_number("active_units: threshold", threshold)
     return int((activity > threshold).sum())

@@ -21,10 +21,10 @@ import math
 
 import torch
 
-from .enumeration import latent_table
+from .enumeration import check_enumerable, latent_table
 from .errors import ConfigError
-from .evaluation import check_enumerable, check_inputs
 from .pairing import display_name
+from .validation import check_inputs
 
 
 def _project(basis: torch.Tensor, weights: torch.Tensor, table: torch.Tensor) -> torch.Tensor:

@@ -17,9 +17,10 @@ import torch
 from pyro import poutine
 
 from .errors import ConfigError
-from .evaluation import Estimate, check_inputs, elbo_estimate
+from .evaluation import Estimate, elbo_estimate
 from .objectives.iwae import importance_weights, particle_traces
 from .pairing import latent_sites
+from .validation import check_inputs
 
 GAUSSIANS = (dist.Normal, dist.MultivariateNormal, dist.LowRankMultivariateNormal)
 

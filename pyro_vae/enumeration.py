@@ -5,12 +5,17 @@ Binary codes are enumerated bit by bit (:class:`~pyro_vae.bits.split_bits`).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from pyro import poutine
 from pyro.infer import config_enumerate
 from pyro.poutine.util import site_is_subsample
 
-from .bits import split_bits
+from . import rng
+from .bits import MAX_ENUMERATED_BITS, split_bits
+from .errors import ConfigError
+from .pairing import display_name, latent_sites
 
 
 def _enumerated_trace(fn, *args, first_available_dim: int = -2, **kwargs):
@@ -76,3 +81,35 @@ def exact_elbo(model, guide, x: torch.Tensor) -> torch.Tensor:
     model_trace.compute_log_prob()
     log_p = _table(model_trace)
     return (log_q.exp() * (log_p - log_q)).sum(0)
+
+
+def latent_support_size(fn, x) -> int | None:
+    """How many joint values the latent sites of ``fn`` take (binary codes count bit by bit),
+    or ``None`` when one of them is continuous. Runs ``fn`` once on a row, drawing from the
+    random number generators."""
+    with poutine.block(), torch.no_grad(), split_bits():
+        trace = poutine.trace(fn).get_trace(x[:1])
+    latents = list(latent_sites(trace).values())
+    if not latents or not all(s["fn"].has_enumerate_support for s in latents):
+        return None
+    return math.prod(s["fn"].enumerate_support(expand=False).shape[0] for s in latents)
+
+
+def latent_is_enumerable(fn, x) -> bool:
+    """Whether every latent site is discrete and their joint support has at most
+    ``2 ** MAX_ENUMERATED_BITS`` values (binary codes count bit by bit)."""
+    size = latent_support_size(fn, x)
+    return size is not None and size <= 2**MAX_ENUMERATED_BITS
+
+
+NOT_ENUMERABLE = f"continuous, or more than 2**{MAX_ENUMERATED_BITS} values"
+
+
+def check_enumerable(fn, x, what: str) -> None:
+    """Raise :class:`ConfigError` unless the latent of ``fn`` can be summed exactly (without
+    drawing from the random number generators)."""
+    with rng.preserved(x.device):
+        enumerable = latent_is_enumerable(fn, x)
+    if not enumerable:
+        raise ConfigError(f"{what} sums over the latent of {display_name(fn)}, which cannot be enumerated "
+                          f"({NOT_ENUMERABLE})")

@@ -17,15 +17,20 @@ import math
 from dataclasses import dataclass
 
 import torch
-from pyro import poutine
 
 from . import rng
-from .bits import MAX_ENUMERATED_BITS, split_bits
-from .enumeration import exact_elbo, log_marginal
-from .errors import ConfigError
+from .enumeration import (
+    NOT_ENUMERABLE,
+    check_enumerable,
+    exact_elbo,
+    latent_is_enumerable,
+    latent_support_size,
+    log_marginal,
+)
+from .errors import ConfigError, PyroVAEError
 from .objectives.iwae import log_importance_weights
-from .pairing import check_model, check_pair, display_name, latent_sites
-from .validation import check_data, check_dtype, check_positive_int
+from .pairing import display_name
+from .validation import check_inputs
 
 
 @dataclass(frozen=True)
@@ -51,45 +56,55 @@ class Estimate:
         return format(self.value, spec) if spec else str(self)
 
 
-def latent_support_size(fn, x) -> int | None:
-    """How many joint values the latent sites of ``fn`` take (binary codes count bit by bit),
-    or ``None`` when one of them is continuous. Runs ``fn`` once on a row, drawing from the
-    random number generators."""
-    with poutine.block(), torch.no_grad(), split_bits():
-        trace = poutine.trace(fn).get_trace(x[:1])
-    latents = list(latent_sites(trace).values())
-    if not latents or not all(s["fn"].has_enumerate_support for s in latents):
-        return None
-    return math.prod(s["fn"].enumerate_support(expand=False).shape[0] for s in latents)
-
-
-def latent_is_enumerable(fn, x) -> bool:
-    """Whether every latent site is discrete and their joint support has at most
-    ``2 ** MAX_ENUMERATED_BITS`` values (binary codes count bit by bit)."""
-    size = latent_support_size(fn, x)
-    return size is not None and size <= 2**MAX_ENUMERATED_BITS
-
-
 def _likelihood_is_exact(model, x) -> bool:
     return callable(getattr(model, "marginal", None)) or latent_is_enumerable(model, x)
-
-
-NOT_ENUMERABLE = f"continuous, or more than 2**{MAX_ENUMERATED_BITS} values"
-
-
-def check_enumerable(fn, x, what: str) -> None:
-    """Raise :class:`ConfigError` unless the latent of ``fn`` can be summed exactly (without
-    drawing from the random number generators)."""
-    with rng.preserved(x.device):
-        enumerable = latent_is_enumerable(fn, x)
-    if not enumerable:
-        raise ConfigError(f"{what} sums over the latent of {display_name(fn)}, which cannot be enumerated "
-                          f"({NOT_ENUMERABLE})")
 
 
 def _check_exact(exact) -> None:
     if exact is not None and not isinstance(exact, bool):
         raise ConfigError(f"exact must be True, False or None (decide from the latent), got {exact!r}")
+
+
+def check_elbo_inputs(model, guide, x, num_samples: int, exact: bool | None, standard_error: bool = True) -> None:
+    """What :func:`elbo` needs, checked before any estimate and without drawing from the random
+    number generators: a guide that fits the model and the data (``check_inputs``), an
+    enumerable latent for ``exact=True``, and two particles for the standard error of a
+    Monte-Carlo value."""
+    _check_exact(exact)
+    if guide is None:
+        raise ConfigError("the ELBO needs a guide: elbo(model, guide, x)")
+    check_inputs(model, guide, x, num_samples=num_samples)
+    if exact:
+        check_enumerable(guide, x, "exact=True")
+    if standard_error and num_samples < 2:
+        with rng.preserved(x.device):
+            sampled = exact is False or not latent_is_enumerable(guide, x)
+        if sampled:
+            raise ConfigError(f"num_samples={num_samples}: a Monte-Carlo ELBO needs at least 2 particles for "
+                              "its standard error")
+
+
+def check_likelihood_inputs(model, guide, x, exact: bool | None, role: str = "model", **counts) -> None:
+    """What :func:`log_likelihood` needs, checked before any estimate and without drawing from
+    the random number generators: the model scores the data (``check_inputs``), its latent
+    can be summed when ``exact=True``, and where the likelihood is importance-sampled a
+    ``guide`` that fits it. ``role`` names the model in the message (e.g. ``"reference"``)."""
+    try:
+        _check_exact(exact)
+        check_inputs(model, None, x, **counts)
+        if exact and not callable(getattr(model, "marginal", None)):
+            check_enumerable(model, x, "exact=True")
+        with rng.preserved(x.device):
+            sampled = exact is False or (exact is None and not _likelihood_is_exact(model, x))
+        if sampled and guide is None:
+            raise ConfigError(f"the latent of model {display_name(model)} cannot be summed exactly "
+                              f"({NOT_ENUMERABLE}): give a guide, the importance proposal")
+        if sampled:
+            check_inputs(model, guide, x)
+    except PyroVAEError as e:
+        if role == "model":
+            raise
+        raise type(e)(f"{role}: {e}") from e
 
 
 def _mean_and_se(per_point: torch.Tensor) -> tuple[float, float]:
@@ -98,48 +113,30 @@ def _mean_and_se(per_point: torch.Tensor) -> tuple[float, float]:
     return per_point.mean().item(), se
 
 
-def check_inputs(model, guide, x, **counts) -> None:
-    """The checks of :func:`~pyro_vae.fit` before any estimate: the data a finite float tensor
-    of rows in the model's support, of the dtype of the parameters; the guide a match for the
-    model (:func:`~pyro_vae.pairing.check_pair`, or :func:`~pyro_vae.pairing.check_model`
-    without a guide), on a few rows and without drawing from the random number generators;
-    positive sample counts."""
-    for name, value in counts.items():
-        check_positive_int(name, value)
-    check_data(model, x)
-    check_dtype(x, *(fn for fn in (model, guide) if fn is not None))
-    with rng.preserved(x.device):
-        if guide is None:
-            check_model(model, x[:8])
-        else:
-            check_pair(model, guide, x[:8])
-
-
 def elbo_per_point(model, guide, x, num_samples: int = 100, exact: bool | None = None):
-    """Per-data-point ELBO; for Monte-Carlo also the per-point particle variance of the mean.
+    """Per-data-point ELBO; for Monte-Carlo also the per-point particle variance of the mean
+    (NaN for a single particle).
 
-    Exact by enumeration of the guide's latent (``exact=None`` decides from the latent), else
-    ``num_samples`` ≥ 2 particles, in blocks of rows that keep a ``particles × rows × dim(x)``
-    tensor within ``MAX_CHUNK_ELEMENTS``.
+    Exact by enumeration of the guide's latent (``exact=None`` decides from the latent). An
+    exact sum runs in blocks of rows that keep a ``codes × rows × dim(x)`` tensor within
+    ``MAX_CHUNK_ELEMENTS``, a Monte-Carlo one in blocks of ``MAX_SAMPLED_ELEMENTS``.
     """
-    _check_exact(exact)
-    if guide is None:
-        raise ConfigError("the ELBO needs a guide: elbo(model, guide, x)")
-    check_inputs(model, guide, x, num_samples=num_samples)
+    check_elbo_inputs(model, guide, x, num_samples, exact, standard_error=False)
+    return _elbo_values(model, guide, x, num_samples, exact)
+
+
+def _elbo_values(model, guide, x, num_samples: int, exact: bool | None):
     if exact is None:
         exact = latent_is_enumerable(guide, x)
-    elif exact:
-        check_enumerable(guide, x, "exact=True")
-    if not exact and num_samples < 2:
-        raise ConfigError(f"num_samples={num_samples}: a Monte-Carlo ELBO needs at least 2 particles for its "
-                          "standard error")
     with torch.no_grad():
         if exact:
             rows = _rows_to_enumerate(guide, x)
             return torch.cat([exact_elbo(model, guide, x[i: i + rows]) for i in range(0, x.shape[0], rows)]), None
-        rows = rows_per_block(x, num_samples)
+        rows = max(1, MAX_SAMPLED_ELEMENTS // (num_samples * x[0].numel()))
         log_w = torch.cat([log_importance_weights(model, guide, (x[i: i + rows],), {}, num_samples).log_w
                            for i in range(0, x.shape[0], rows)], -1)
+        if num_samples == 1:
+            return log_w[0], torch.full_like(log_w[0], math.nan)
         return log_w.mean(0), log_w.var(0) / num_samples
 
 
@@ -149,7 +146,8 @@ def elbo(model, guide, x, num_samples: int = 100, exact: bool | None = None) -> 
     The standard error of a Monte-Carlo value combines the spread over data points with the
     particle noise; it is the error of this number as an estimate of the ELBO on ``x``.
     """
-    return elbo_estimate(*elbo_per_point(model, guide, x, num_samples, exact))
+    check_elbo_inputs(model, guide, x, num_samples, exact)
+    return elbo_estimate(*_elbo_values(model, guide, x, num_samples, exact))
 
 
 def elbo_estimate(per_point: torch.Tensor, particle_var: torch.Tensor | None) -> Estimate:
@@ -172,27 +170,28 @@ def log_likelihood_per_point(
     tensor within ``MAX_CHUNK_ELEMENTS``, so memory stays bounded for any K and any number of
     points (K = 5000 on 10 000 MNIST-sized points included), on CPU and CUDA alike.
     """
-    _check_exact(exact)
-    check_inputs(model, guide, x, num_samples=num_samples, chunk_size=chunk_size)
+    check_likelihood_inputs(model, guide, x, exact, num_samples=num_samples, chunk_size=chunk_size)
+    return _log_likelihood_values(model, x, guide, num_samples, chunk_size, exact)
+
+
+def _log_likelihood_values(model, x, guide, num_samples: int, chunk_size: int, exact: bool | None):
     if exact is None:
         exact = _likelihood_is_exact(model, x)
-    elif exact and not callable(getattr(model, "marginal", None)):
-        check_enumerable(model, x, "exact=True")
     with torch.no_grad():
         if exact and callable(getattr(model, "marginal", None)):
             return model.marginal().log_prob(x)
         if exact:
             rows = _rows_to_enumerate(model, x)
             return torch.cat([log_marginal(model, x[i: i + rows]) for i in range(0, x.shape[0], rows)])
-        if guide is None:
-            raise ConfigError(f"the latent of model {display_name(model)} cannot be summed exactly "
-                              f"({NOT_ENUMERABLE}): give guide=, the importance proposal")
         rows = rows_per_block(x, min(chunk_size, num_samples))
         return torch.cat([_importance_sampled(model, guide, x[i: i + rows], num_samples, chunk_size)
                           for i in range(0, x.shape[0], rows)])
 
 
 MAX_CHUNK_ELEMENTS = 2**24  # 64 MiB of float32 per particles × points × dim(x) tensor
+# A Monte-Carlo ELBO's block: larger, so that every experiment's evaluation stays one block
+# and draws what it drew before blocking (512 MiB of float32).
+MAX_SAMPLED_ELEMENTS = 2**27
 
 
 def rows_per_block(x: torch.Tensor, particles: int) -> int:
@@ -220,13 +219,10 @@ def log_likelihood(
     model, x, *, guide=None, num_samples: int = 1000, chunk_size: int = 100, exact: bool | None = None
 ) -> Estimate:
     """``L(θ) = mean_x log p_θ(x)``; the standard error is that of the mean over data points."""
-    _check_exact(exact)
-    check_inputs(model, guide, x, num_samples=num_samples, chunk_size=chunk_size)
+    check_likelihood_inputs(model, guide, x, exact, num_samples=num_samples, chunk_size=chunk_size)
     if exact is None:
         exact = _likelihood_is_exact(model, x)
-    per_point = log_likelihood_per_point(
-        model, x, guide=guide, num_samples=num_samples, chunk_size=chunk_size, exact=exact
-    )
+    per_point = _log_likelihood_values(model, x, guide, num_samples, chunk_size, exact)
     value, se = _mean_and_se(per_point)
     return Estimate(value, se, exact)
 
@@ -235,9 +231,10 @@ def tightness_gap(model, guide, x, num_samples: int = 100, likelihood_samples: i
     """``L(θ) − L_B(θ, φ) = mean_x KL(q_φ(z|x) ‖ p_θ(z|x))`` (seed 000 §2), paired per point:
     the ELBO from ``num_samples`` particles, the log-likelihood (where it is not exact) from
     ``likelihood_samples`` importance samples."""
-    check_positive_int("likelihood_samples", likelihood_samples)
-    ll = log_likelihood_per_point(model, x, guide=guide, num_samples=likelihood_samples)
-    lb, particle_var = elbo_per_point(model, guide, x, num_samples)
+    check_elbo_inputs(model, guide, x, num_samples, None, standard_error=False)
+    check_likelihood_inputs(model, guide, x, None, likelihood_samples=likelihood_samples)
+    ll = _log_likelihood_values(model, x, guide, likelihood_samples, 100, None)
+    lb, particle_var = _elbo_values(model, guide, x, num_samples, None)
     value, se = _mean_and_se(ll - lb)
     return Estimate(value, se, particle_var is None and _likelihood_is_exact(model, x))
 
@@ -248,8 +245,10 @@ def approximation_error(model, reference, x, *, guide=None, reference_guide=None
     With the maximum-likelihood model as reference this is the approximation error of θ.
     The difference is paired per data point, so its standard error is small.
     """
-    ref = log_likelihood_per_point(reference, x, guide=reference_guide)
-    own = log_likelihood_per_point(model, x, guide=guide)
+    check_likelihood_inputs(reference, reference_guide, x, None, role="reference")
+    check_likelihood_inputs(model, guide, x, None)
+    ref = _log_likelihood_values(reference, x, reference_guide, 1000, 100, None)
+    own = _log_likelihood_values(model, x, guide, 1000, 100, None)
     value, se = _mean_and_se(ref - own)
     with rng.preserved(x.device):
         reference_exact = _likelihood_is_exact(reference, x)
@@ -269,16 +268,21 @@ def evaluate(model, guide, x, reference=None, num_samples: int = 100,
     ``log_likelihood_se``, ``tightness_gap``, ``tightness_gap_se`` and, with a reference,
     ``approximation_error`` and ``approximation_error_se``.
     """
-    check_positive_int("likelihood_samples", likelihood_samples)
+    if reference is None and reference_guide is not None:
+        raise ConfigError("reference_guide= would be unused: it is the importance proposal of a reference=")
+    reference_guide = guide if reference_guide is None else reference_guide
+    check_elbo_inputs(model, guide, x, num_samples, None)
+    check_likelihood_inputs(model, guide, x, None, likelihood_samples=likelihood_samples)
+    if reference is not None:
+        check_likelihood_inputs(reference, reference_guide, x, None, role="reference")
     out: dict[str, float] = {}
-    lb_points, particle_var = elbo_per_point(model, guide, x, num_samples)
-    ll = log_likelihood_per_point(model, x, guide=guide, num_samples=likelihood_samples)
+    lb_points, particle_var = _elbo_values(model, guide, x, num_samples, None)
+    ll = _log_likelihood_values(model, x, guide, likelihood_samples, 100, None)
     lb = elbo_estimate(lb_points, particle_var)
     out["elbo"], out["elbo_se"] = lb.value, lb.se
     out["log_likelihood"], out["log_likelihood_se"] = _mean_and_se(ll)
     out["tightness_gap"], out["tightness_gap_se"] = _mean_and_se(ll - lb_points)
     if reference is not None:
-        ref = log_likelihood_per_point(reference, x, guide=guide if reference_guide is None else reference_guide,
-                                       num_samples=likelihood_samples)
+        ref = _log_likelihood_values(reference, x, reference_guide, likelihood_samples, 100, None)
         out["approximation_error"], out["approximation_error_se"] = _mean_and_se(ref - ll)
     return out

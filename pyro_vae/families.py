@@ -30,6 +30,7 @@ that ``TraceEnum_ELBO`` can sum over it.
 from __future__ import annotations
 
 import math
+import numbers
 
 import pyro.distributions as dist
 import torch
@@ -143,7 +144,7 @@ class Gaussian(Family):
         super().__init__()
         check_positive_number("Gaussian: sigma", sigma)
         check_flag("Gaussian: learn_sigma", learn_sigma)
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        if size is not None and (isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1):
             raise ConfigError(f"Gaussian: size must be a positive int or None, got {size!r}")
         log_sigma = torch.full(() if size is None else (size,), math.log(sigma))
         if learn_sigma:

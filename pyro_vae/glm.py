@@ -15,13 +15,14 @@ Functions of given (W, b) compute in the dtype of ``x`` (use float64 for closed-
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
 
 from .edf import EDF, BinomialEDF, GaussianEDF, PoissonEDF
 from .errors import ConfigError, DataError
-from .validation import check_flag, check_tensor
+from .validation import check_flag, check_positive_number, check_tensor
 
 __all__ = [
     "GLMSolution",
@@ -49,8 +50,7 @@ def _check_data(x: torch.Tensor, edf: EDF, where: str) -> None:
 
 
 def _check_beta(beta: float, where: str) -> None:
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not (math.isfinite(beta) and beta > 0):
-        raise ConfigError(f"{where}: beta must be a positive finite number, got {beta!r}")
+    check_positive_number(f"{where}: beta", beta)
 
 
 def _check_affine(weight: torch.Tensor, bias: torch.Tensor, where: str, d: int | str = "d") -> None:
@@ -244,7 +244,7 @@ def glm_mle(x: torch.Tensor, edf: EDF, latent_dim: int, beta: float = 1.0,
     _check_beta(beta, "glm_mle")
     check_flag("glm_mle: estimate_dispersion", estimate_dispersion)
     n, d = x.shape
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or not 1 <= latent_dim < d:
+    if isinstance(latent_dim, bool) or not isinstance(latent_dim, numbers.Integral) or not 1 <= latent_dim < d:
         raise ConfigError(f"glm_mle: latent_dim must be an int in 1..{d - 1}, got {latent_dim!r}")
     if estimate_dispersion and not isinstance(edf, GaussianEDF):
         raise ConfigError(f"glm_mle: the dispersion of the {edf.name} family is fixed (φ = 1, Table 1); "

@@ -35,6 +35,9 @@ __all__ = ["he_init", "mle_init"]
 
 def he_init(*modules: nn.Module) -> None:
     """"Bench": every ``nn.Linear`` weight ~ N(0, 2 / fan_in) (He et al. 2015), biases zero."""
+    not_modules = [type(m).__name__ for m in modules if not isinstance(m, nn.Module)]
+    if not_modules:
+        raise ConfigError(f"he_init: expected torch modules (a model, a guide), got {', '.join(not_modules)}")
     for module in modules:
         for layer in module.modules():
             if isinstance(layer, nn.Linear):

@@ -65,13 +65,16 @@ def _check_observed_shapes(model_trace, m: str) -> None:
         if site["type"] != "sample" or not site["is_observed"] or isinstance(site["fn"], dist.Unit):
             continue
         fn, value = site["fn"], site["value"]
-        if tuple(value.shape) != tuple(fn.batch_shape + fn.event_shape):
-            raise PairingError(
-                f"model {m} scores values of shape {tuple(fn.batch_shape + fn.event_shape)} at its observed site "
-                f"{name!r} (event shape {tuple(fn.event_shape)}), but is given values of shape "
-                f"{tuple(value.shape)}; torch would broadcast one over the other. Was the model built for data "
-                "of another width?"
-            )
+        expected, got = tuple(fn.batch_shape + fn.event_shape), tuple(value.shape)
+        if got == expected:
+            continue
+        k = len(fn.event_shape)
+        if k and got[-k:] != expected[-k:]:
+            what = f"rows of shape {expected[-k:]}, but the data have rows of shape {got[-k:]}"
+        else:
+            what = f"values of shape {expected}, but is given values of shape {got} on the first rows of the data"
+        raise PairingError(f"model {m} scores {what} at its observed site {name!r}; torch would broadcast one over "
+                           "the other. Was the model built for data of another width?")
 
 
 def check_pair(model, guide, x: torch.Tensor) -> None:

@@ -21,10 +21,11 @@ import warnings
 import numpy as np
 import torch
 
+from .enumeration import latent_is_enumerable
 from .errors import ConfigError
-from .evaluation import check_inputs, latent_is_enumerable, rows_per_block
+from .evaluation import rows_per_block
 from .objectives.iwae import log_importance_weights
-from .validation import check_positive_int
+from .validation import check_inputs, check_positive_int
 
 #: ArviZ fits the generalised Pareto distribution to the largest ceil(K/5) of K weights (for
 #: K ≤ 225) and needs more than 4 of them; with fewer samples it returns k̂ = inf for every point.

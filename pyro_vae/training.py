@@ -29,9 +29,8 @@ from tqdm import tqdm
 
 from . import checkpoint as checkpoints
 from . import rng
-from .enumeration import log_marginal
+from .enumeration import check_enumerable, log_marginal
 from .errors import ConfigError, DivergenceError
-from .evaluation import check_enumerable, check_inputs
 from .families import Family
 from .objectives import COMPILED, make_objective, score_function_sites
 from .pairing import check_pair, display_name
@@ -39,6 +38,7 @@ from .validation import (
     check_data,
     check_device,
     check_dtype,
+    check_inputs,
     check_non_negative_number,
     check_positive_int,
     check_positive_number,
@@ -200,13 +200,14 @@ def fit(
     check_data(model, x)
     if (steps is None) == (epochs is None):
         raise ConfigError("give exactly one of steps= or epochs=")
-    for name, value in (("steps", steps), ("epochs", epochs), ("batch_size", batch_size),
-                        ("evaluate_every", evaluate_every), ("checkpoint_every", checkpoint_every)):
+    steps, epochs, batch_size, evaluate_every, checkpoint_every = (
         check_positive_int(name, value, allow_none=True)
+        for name, value in (("steps", steps), ("epochs", epochs), ("batch_size", batch_size),
+                            ("evaluate_every", evaluate_every), ("checkpoint_every", checkpoint_every)))
     if batch_size is not None and batch_size > x.shape[0]:
         raise ConfigError(f"batch_size={batch_size} exceeds the {x.shape[0]} data points")
     if seed is not None:
-        check_seed(seed)
+        seed = check_seed(seed)
     if device is not None:
         device = torch.device(check_device(device))
     if (evaluate_every is None) != (evaluate is None):
@@ -217,8 +218,8 @@ def fit(
     if isinstance(optimizer, pyro.optim.PyroOptim) and lr is not None:
         raise ConfigError(f"lr={lr!r} would be unused: the optimizer is a pyro.optim.PyroOptim, which carries its "
                           "own learning rate")
-    lr = DEFAULT_LR if lr is None else lr
-    check_positive_number("lr", lr)
+    lr = check_positive_number("lr", DEFAULT_LR if lr is None else lr)
+    num_particles, beta = check_positive_int("num_particles", num_particles), check_positive_number("beta", beta)
     if evaluate is not None and not callable(evaluate):
         raise ConfigError(f"evaluate must be a callable returning a dict of numbers, got {type(evaluate).__name__}")
     if isinstance(freeze, nn.Module):

@@ -11,25 +11,29 @@ import re
 import torch
 from torch import nn
 
+from . import rng
 from .errors import ConfigError, DataError
-from .pairing import display_name
+from .pairing import check_model, check_pair, display_name
 
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 MAX_SEED = 2**32 - 1  # numpy's seeding limit, which pyro.set_rng_seed also applies
 
 
-def check_positive_int(name: str, value, allow_none: bool = False) -> None:
-    """An int (NumPy's too) of at least 1, not a bool."""
+def check_positive_int(name: str, value, allow_none: bool = False) -> int | None:
+    """``value`` as a Python int if it is an int (NumPy's too) of at least 1, not a bool."""
     if value is None and allow_none:
-        return
+        return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ConfigError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
 
 
-def check_positive_number(name: str, value) -> None:
-    """A finite real number (an int, a float or a NumPy scalar, not a bool) above 0."""
+def check_positive_number(name: str, value) -> float:
+    """``value`` as a Python float if it is a finite real number (an int, a float or a NumPy
+    scalar, not a bool) above 0."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (value > 0 and math.isfinite(value)):
         raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
 
 
 def check_non_negative_number(name: str, value) -> None:
@@ -45,10 +49,10 @@ def check_flag(name: str, value) -> None:
 
 
 def check_seed(seed) -> int:
-    """``seed`` if it is an int in 0..2^32 − 1."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+    """``seed`` as a Python int if it is an int (NumPy's too) in 0..2^32 − 1."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
         raise ConfigError(f"seed must be an integer in 0..{MAX_SEED}, got {seed!r}")
-    return seed
+    return int(seed)
 
 
 def check_device(device) -> str:
@@ -147,3 +151,20 @@ def check_tensor(name: str, value, shape: tuple) -> None:
     if bad.any():
         idx = tuple(int(i) for i in bad.nonzero()[0])
         raise ConfigError(f"{name} must be finite, found {int(bad.sum())} NaN or inf value(s), first at index {idx}")
+
+
+def check_inputs(model, guide, x, **counts) -> None:
+    """The checks of :func:`~pyro_vae.fit` before any estimate: the data a finite float tensor
+    of rows in the model's support, of the dtype of the parameters; the guide a match for the
+    model (:func:`~pyro_vae.pairing.check_pair`, or :func:`~pyro_vae.pairing.check_model`
+    without a guide), on a few rows and without drawing from the random number generators;
+    positive sample counts."""
+    for name, value in counts.items():
+        check_positive_int(name, value)
+    check_data(model, x)
+    check_dtype(x, *(fn for fn in (model, guide) if fn is not None))
+    with rng.preserved(x.device):
+        if guide is None:
+            check_model(model, x[:8])
+        else:
+            check_pair(model, guide, x[:8])

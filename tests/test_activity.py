@@ -61,6 +61,10 @@ def test_active_units_refuses_a_threshold_that_is_not_a_finite_non_negative_numb
         active_units(torch.tensor([0.5, 0.0]), threshold)
 
 
+def test_active_units_takes_a_list():
+    assert active_units([0.5, 0.0, 0.02]) == 2
+
+
 def test_active_units_refuses_nan_activities():
     """A NaN compares False with the threshold and would count as an inactive unit."""
     with pytest.raises(DataError, match="non-finite"):

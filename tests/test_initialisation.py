@@ -83,6 +83,11 @@ def test_he_init_statistics():
     assert torch.count_nonzero(layer.bias) == 0
 
 
+def test_he_init_refuses_what_is_not_a_module():
+    with pytest.raises(ConfigError, match="he_init: expected torch modules .*got str"):
+        he_init(torch.nn.Linear(2, 2), "model")
+
+
 def test_mle_b_refuses_what_it_cannot_represent():
     x = _data()
     model, guide = _pair(families.Bernoulli(), 12, 3, deep=True)

@@ -694,3 +694,15 @@ def test_factors_in_the_guide_are_not_observations(data):
     assert exact.loss(model_by_factor, guide, data.x) == pytest.approx(reference, rel=1e-6)  # the same score
     assert fit(model, guide_with_factor, data.x, "enum", steps=2).steps == [1, 2]
     assert fit(model_by_factor, guide, data.x, "enum", steps=2).steps == [1, 2]
+
+
+def test_numpy_settings_train_and_resume_from_their_checkpoint(data, tmp_path):
+    """NumPy counts and numbers are taken as Python ones: the run compiles (or not) as with ints,
+    and its checkpoint, which records the settings, loads again."""
+    settings = dict(steps=np.int64(4), batch_size=np.int64(8), lr=np.float32(0.05), beta=np.float64(1.0),
+                    num_particles=np.int64(1), seed=np.int64(1), checkpoint=tmp_path / "run.pt")
+    model, guide = make_pair(data)
+    first = fit(model, guide, data.x, "enum", **settings)
+    again = fit(model, guide, data.x, "enum", **settings)  # the finished run, read back from its file
+    assert first.steps == again.steps == [1, 2, 3, 4]
+    assert again.elbo == first.elbo

@@ -282,8 +282,8 @@ def make_objective(name: str, num_particles: int = 1, beta: float = 1.0, estimat
         raise ConfigError(f"unknown estimator {estimator!r}; expected one of {', '.join(ESTIMATORS)}")
     if estimator != "standard" and name != "iwae":
         raise ConfigError(f"estimator={estimator!r} applies to the iwae objective, not {name!r}")
-    check_positive_int("num_particles", num_particles)
-    check_positive_number("beta", beta)
+    num_particles = check_positive_int("num_particles", num_particles)
+    beta = check_positive_number("beta", beta)
     if not isinstance(jit, bool):
         raise ConfigError(f"jit must be True or False, got {jit!r}")
     common = dict(num_particles=num_particles, max_plate_nesting=1, vectorize_particles=True)
