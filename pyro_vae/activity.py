@@ -58,6 +58,8 @@ def latent_activity(guide, x: torch.Tensor, *args, site: str = "z", **kwargs) ->
 def active_units(activity: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:
     """How many units have ``A_{z_j} > threshold`` (0.01, Burda et al. 2015)."""
     activity = torch.as_tensor(activity)
+    if not torch.is_floating_point(activity):
+        activity = activity.to(torch.get_default_dtype())
     check_finite(activity, "active_units: activity")
     check_non_negative_number("active_units: threshold", threshold)
     return int((activity > threshold).sum())

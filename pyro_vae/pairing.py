@@ -45,7 +45,7 @@ def check_model(model, x: torch.Tensor) -> None:
         with poutine.block(), torch.no_grad():
             model_trace = poutine.trace(model).get_trace(x)
     except Exception as e:
-        raise PairingError(f"model {display_name(model)} failed on data of shape {tuple(x.shape)}: "
+        raise PairingError(f"model {display_name(model)} failed on rows of shape {_row_shape(x)}: "
                            f"{_first_line(e)}") from e
     if not _observed_sites(model_trace, factors=True):
         raise PairingError(f"model {display_name(model)} observes no site: it must score the data, "
@@ -73,8 +73,8 @@ def _check_observed_shapes(model_trace, m: str) -> None:
             what = f"rows of shape {expected[-k:]}, but the data have rows of shape {got[-k:]}"
         else:
             what = f"values of shape {expected}, but is given values of shape {got} on the first rows of the data"
-        raise PairingError(f"model {m} scores {what} at its observed site {name!r}; torch would broadcast one over "
-                           "the other. Was the model built for data of another width?")
+        raise PairingError(f"model {m} scores {what} at its observed site {name!r}. Was the model built for data "
+                           "of another width?")
 
 
 def check_pair(model, guide, x: torch.Tensor) -> None:
@@ -91,7 +91,7 @@ def check_pair(model, guide, x: torch.Tensor) -> None:
             guide_trace = poutine.trace(guide).get_trace(x)
     except Exception as e:  # the guide cannot even read the data: say which and why
         raise PairingError(
-            f"guide {g} (paired with model {m}) failed on data of shape {tuple(x.shape)}: "
+            f"guide {g} (paired with model {m}) failed on rows of shape {_row_shape(x)}: "
             f"{_first_line(e)}{_input_width_hint(guide, e, x)}"
         ) from e
     try:
@@ -99,7 +99,7 @@ def check_pair(model, guide, x: torch.Tensor) -> None:
             model_trace = poutine.trace(model).get_trace(x)
     except Exception as e:
         raise PairingError(
-            f"model {m} (paired with guide {g}) failed on data of shape {tuple(x.shape)}: "
+            f"model {m} (paired with guide {g}) failed on rows of shape {_row_shape(x)}: "
             f"{_first_line(e)}"
         ) from e
 
@@ -139,9 +139,13 @@ def check_pair(model, guide, x: torch.Tensor) -> None:
             replayed = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x)
             replayed.log_prob_sum()
     except Exception as e:
-        raise PairingError(f"model {m} cannot score the data of shape {tuple(x.shape)} with the values guide {g} "
+        raise PairingError(f"model {m} cannot score rows of shape {_row_shape(x)} with the values guide {g} "
                            f"samples: {_first_line(e)}") from e
     _check_observed_shapes(replayed, m)
+
+
+def _row_shape(x: torch.Tensor) -> tuple[int, ...]:
+    return tuple(x.shape[1:])
 
 
 def _input_width_hint(guide, error: Exception, x: torch.Tensor) -> str:

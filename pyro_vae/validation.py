@@ -1,6 +1,7 @@
-"""Checks of user settings and data, shared by ``fit``, the experiments and the CLI: each raises
-:class:`~pyro_vae.errors.ConfigError` (settings) or :class:`~pyro_vae.errors.DataError` (data)
-with what was wrong and what is expected."""
+"""Checks of user settings and data, shared by ``fit``, the measurements, the experiments and
+the CLI: each raises :class:`~pyro_vae.errors.ConfigError` (settings),
+:class:`~pyro_vae.errors.DataError` (data) or :class:`~pyro_vae.errors.PairingError` (a model
+and guide that do not fit each other or the data) with what was wrong and what is expected."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import math
 import numbers
 import re
 
+import pyro
 import torch
 from torch import nn
 
@@ -154,17 +156,29 @@ def check_tensor(name: str, value, shape: tuple) -> None:
 
 
 def check_inputs(model, guide, x, **counts) -> None:
-    """The checks of :func:`~pyro_vae.fit` before any estimate: the data a finite float tensor
-    of rows in the model's support, of the dtype of the parameters; the guide a match for the
-    model (:func:`~pyro_vae.pairing.check_pair`, or :func:`~pyro_vae.pairing.check_model`
-    without a guide), on a few rows and without drawing from the random number generators;
-    positive sample counts."""
+    """The checks of :func:`~pyro_vae.fit` before any estimate: positive sample counts; the
+    data a finite float tensor of rows in the model's support, of the dtype of the parameters;
+    the model able to score them and ``guide`` (if given) a match for it (:func:`check_guide`)."""
     for name, value in counts.items():
         check_positive_int(name, value)
     check_data(model, x)
+    check_guide(model, guide, x)
+
+
+def check_guide(model, guide, x) -> None:
+    """:func:`~pyro_vae.pairing.check_pair` (or :func:`~pyro_vae.pairing.check_model` without a
+    guide) on the first rows of ``x`` and the dtypes, without drawing from the random number
+    generators: parameters that model or guide create on first use (``pyro.param`` with an
+    initial value drawn at random) are left to be created, and drawn, where they are used."""
     check_dtype(x, *(fn for fn in (model, guide) if fn is not None))
-    with rng.preserved(x.device):
-        if guide is None:
-            check_model(model, x[:8])
-        else:
-            check_pair(model, guide, x[:8])
+    store = pyro.get_param_store()
+    existing = set(store.keys())
+    try:
+        with rng.preserved(x.device):
+            if guide is None:
+                check_model(model, x[:8])
+            else:
+                check_pair(model, guide, x[:8])
+    finally:
+        for name in set(store.keys()) - existing:
+            del store[name]

@@ -62,7 +62,7 @@ def test_active_units_refuses_a_threshold_that_is_not_a_finite_non_negative_numb
 
 
 def test_active_units_takes_a_list():
-    assert active_units([0.5, 0.0, 0.02]) == 2
+    assert active_units([0.5, 0.0, 0.02]) == 2 and active_units([1, 0]) == 1
 
 
 def test_active_units_refuses_nan_activities():

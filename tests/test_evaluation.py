@@ -486,3 +486,31 @@ def test_a_single_particle_gives_per_point_values_but_no_standard_error():
     model, guide = linear_gaussian()
     per_point, particle_var = elbo_per_point(model, guide, linear_gaussian_data(), num_samples=1)
     assert torch.isfinite(per_point).all() and torch.isnan(particle_var).all()
+
+
+def test_every_experiment_profile_evaluates_its_monte_carlo_elbo_in_one_block():
+    """Blocks draw other random numbers than one call: the largest evaluations the experiments
+    make (E7's paper profile on 60 000 MNIST-sized images; E3's 250-document chunks of a
+    vocabulary of --vocabulary-size words) must fit one block to stay as they were."""
+    from pyro_vae.experiments import mle_init, text_hashing
+
+    assert 60_000 * mle_init.PROFILES["paper"].eval_samples * 784 <= evaluation.MAX_SAMPLED_ELEMENTS
+    paper = text_hashing.PROFILES["paper"]
+    assert 250 * paper.eval_samples * paper.vocabulary_size <= evaluation.MAX_SAMPLED_ELEMENTS
+
+
+def test_parameters_a_guide_creates_on_first_use_are_not_created_by_the_checks():
+    """A ``pyro.param`` with a random initial value is left to be created, and drawn, where the
+    measurement first runs the guide: the checks draw nothing and leave the store as it was."""
+    model, _ = linear_gaussian()
+    x = linear_gaussian_data()
+
+    def guide(x):
+        loc = pyro.param("lazy_loc", lambda: torch.randn(1, dtype=x.dtype))
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("z", dist.Normal(loc.expand(x.shape[0], 1), 1.0).to_event(1))
+
+    pyro.clear_param_store()
+    state = torch.get_rng_state()
+    check_inputs(model, guide, x)
+    assert "lazy_loc" not in pyro.get_param_store() and torch.equal(torch.get_rng_state(), state)

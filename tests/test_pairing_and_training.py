@@ -177,7 +177,7 @@ def test_a_model_that_cannot_score_the_data_says_why(data):
     """Pyro's message introduces its cause on a second line; the error keeps it."""
     model = GaussianMixture(torch.randn(4, 3), data.sigma)  # 3-d centres for 2-d data
     _, guide = make_pair(data)
-    with pytest.raises(PairingError, match=r"shape \(8, 2\).*at site 'x': Value is not broadcastable"):
+    with pytest.raises(PairingError, match=r"rows of shape \(2,\).*at site 'x': Value is not broadcastable"):
         fit(model, guide, data.x, "enum", steps=5)
 
 
