@@ -12,10 +12,10 @@ from pyro import poutine
 from pyro.infer import config_enumerate
 from pyro.poutine.util import site_is_subsample
 
-from . import rng
 from .bits import MAX_ENUMERATED_BITS, split_bits
 from .errors import ConfigError
 from .pairing import display_name, latent_sites
+from .validation import probe
 
 
 def _enumerated_trace(fn, *args, first_available_dim: int = -2, **kwargs):
@@ -108,7 +108,7 @@ NOT_ENUMERABLE = f"continuous, or more than 2**{MAX_ENUMERATED_BITS} values"
 def check_enumerable(fn, x, what: str) -> None:
     """Raise :class:`ConfigError` unless the latent of ``fn`` can be summed exactly (without
     drawing from the random number generators)."""
-    with rng.preserved(x.device):
+    with probe(x.device):
         enumerable = latent_is_enumerable(fn, x)
     if not enumerable:
         raise ConfigError(f"{what} sums over the latent of {display_name(fn)}, which cannot be enumerated "

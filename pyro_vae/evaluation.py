@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import torch
 
-from . import rng
 from .enumeration import (
     NOT_ENUMERABLE,
     check_enumerable,
@@ -30,7 +29,7 @@ from .enumeration import (
 from .errors import ConfigError, PyroVAEError
 from .objectives.iwae import log_importance_weights
 from .pairing import display_name
-from .validation import check_guide, check_inputs
+from .validation import check_guide, check_inputs, probe
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,7 @@ def check_elbo_inputs(model, guide, x, num_samples: int, exact: bool | None, sta
     if exact:
         check_enumerable(guide, x, "exact=True")
     if standard_error and num_samples < 2:
-        with rng.preserved(x.device):
+        with probe(x.device):
             sampled = exact is False or not latent_is_enumerable(guide, x)
         if sampled:
             raise ConfigError(f"num_samples={num_samples}: a Monte-Carlo ELBO needs at least 2 particles for "
@@ -100,7 +99,7 @@ def check_likelihood_inputs(model, guide, x, exact: bool | None, role: str = "mo
         check_inputs(model, None, x, **counts)
         if exact and not _has_marginal(model):
             check_enumerable(model, x, "exact=True")
-        with rng.preserved(x.device):
+        with probe(x.device):
             sampled = exact is False or (exact is None and not _likelihood_is_exact(model, x))
         if sampled and guide is None:
             why = ("exact=False samples log p(x)" if exact is False else
@@ -211,7 +210,7 @@ def rows_per_block(x: torch.Tensor, particles: int, limit: int = MAX_CHUNK_ELEME
 
 def _rows_to_enumerate(fn, x: torch.Tensor) -> int:
     """:func:`rows_per_block` for a sum over every value of the latent of ``fn``."""
-    with rng.preserved(x.device):
+    with probe(x.device):
         return rows_per_block(x, latent_support_size(fn, x))
 
 
@@ -260,7 +259,7 @@ def approximation_error(model, reference, x, *, guide=None, reference_guide=None
     ref = _log_likelihood_values(reference, x, reference_guide, 1000, 100, None)
     own = _log_likelihood_values(model, x, guide, 1000, 100, None)
     value, se = _mean_and_se(ref - own)
-    with rng.preserved(x.device):
+    with probe(x.device):
         reference_exact = _likelihood_is_exact(reference, x)
     return Estimate(value, se, _likelihood_is_exact(model, x) and reference_exact)
 

@@ -5,6 +5,7 @@ and guide that do not fit each other or the data) with what was wrong and what i
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import re
@@ -167,18 +168,27 @@ def check_inputs(model, guide, x, **counts) -> None:
 
 def check_guide(model, guide, x) -> None:
     """:func:`~pyro_vae.pairing.check_pair` (or :func:`~pyro_vae.pairing.check_model` without a
-    guide) on the first rows of ``x`` and the dtypes, without drawing from the random number
-    generators: parameters that model or guide create on first use (``pyro.param`` with an
-    initial value drawn at random) are left to be created, and drawn, where they are used."""
+    guide) on the first rows of ``x``, and the dtypes, as a :func:`probe`."""
     check_dtype(x, *(fn for fn in (model, guide) if fn is not None))
+    with probe(x.device):
+        if guide is None:
+            check_model(model, x[:8])
+        else:
+            check_pair(model, guide, x[:8])
+
+
+@contextlib.contextmanager
+def probe(device):
+    """Run a model or guide to check it, leaving no trace: the random number generators and
+    Pyro's param store are as they were afterwards, so that a parameter created on first use
+    (``pyro.param`` with a random initial value) is created, and drawn, where the model or
+    guide next runs. A ``PyroModule`` that creates a parameter only when first run keeps the
+    value drawn here (the library's models and guides create theirs when they are built)."""
     store = pyro.get_param_store()
-    existing = set(store.keys())
+    saved = store.get_state()
     try:
-        with rng.preserved(x.device):
-            if guide is None:
-                check_model(model, x[:8])
-            else:
-                check_pair(model, guide, x[:8])
+        with rng.preserved(device):
+            yield
     finally:
-        for name in set(store.keys()) - existing:
-            del store[name]
+        store.clear()
+        store.set_state(saved)

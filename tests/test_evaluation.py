@@ -501,16 +501,47 @@ def test_every_experiment_profile_evaluates_its_monte_carlo_elbo_in_one_block():
 
 def test_parameters_a_guide_creates_on_first_use_are_not_created_by_the_checks():
     """A ``pyro.param`` with a random initial value is left to be created, and drawn, where the
-    measurement first runs the guide: the checks draw nothing and leave the store as it was."""
-    model, _ = linear_gaussian()
-    x = linear_gaussian_data()
+    measurement first runs model and guide: the checks draw nothing and leave the store as it
+    was, so a model's and a guide's lazily made parameters are not drawn from the same numbers."""
+    def model(x):
+        a = pyro.param("lazy_a", lambda: torch.randn(2, dtype=x.dtype))
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", dist.Normal(torch.zeros(x.shape[0], 1, dtype=x.dtype), 1.0).to_event(1))
+            pyro.sample("x", dist.Normal(z + a, 1.0).to_event(1), obs=x)
 
     def guide(x):
-        loc = pyro.param("lazy_loc", lambda: torch.randn(1, dtype=x.dtype))
+        b = pyro.param("lazy_b", lambda: torch.randn(1, dtype=x.dtype))
         with pyro.plate("data", x.shape[0]):
-            pyro.sample("z", dist.Normal(loc.expand(x.shape[0], 1), 1.0).to_event(1))
+            pyro.sample("z", dist.Normal(b.expand(x.shape[0], 1), 1.0).to_event(1))
 
+    x = linear_gaussian_data()
     pyro.clear_param_store()
     state = torch.get_rng_state()
     check_inputs(model, guide, x)
-    assert "lazy_loc" not in pyro.get_param_store() and torch.equal(torch.get_rng_state(), state)
+    assert len(pyro.get_param_store()) == 0 and torch.equal(torch.get_rng_state(), state)
+    evaluate(model, guide, x, num_samples=5, likelihood_samples=5)
+    store = pyro.get_param_store()
+    assert not torch.equal(store["lazy_a"][:1], store["lazy_b"])
+
+
+def test_the_checks_keep_parameters_that_share_a_tensor():
+    """Model and guide may share a module under two names; the store keeps both."""
+    from pyro_vae.guides import DiagonalGaussian
+
+    shared = nn.Linear(2, 2).double()
+    guide = DiagonalGaussian(2, 1, hidden=(4,)).double()
+
+    def model(x):
+        pyro.module("decoder", shared)
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", dist.Normal(torch.zeros(x.shape[0], 1, dtype=x.dtype), 1.0).to_event(1))
+            pyro.sample("x", dist.Normal(shared(torch.cat([z, z], -1)), 1.0).to_event(1), obs=x)
+
+    def tied_guide(x):
+        pyro.module("encoder", shared)
+        return guide(x)
+
+    pyro.clear_param_store()  # the checks are the first to register the tensor, under both names
+    value = elbo(model, tied_guide, linear_gaussian_data(), num_samples=4).value
+    assert math.isfinite(value)
+    assert {"decoder$$$weight", "encoder$$$weight"} <= set(pyro.get_param_store().keys())
