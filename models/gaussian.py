@@ -17,7 +17,13 @@ from pyro_vae.families import Gaussian, HeteroscedasticGaussian, code_bits
 from pyro_vae.naming import UniquelyNamed
 from pyro_vae.networks import Concatenate, UnitColumnLinear, mlp
 from pyro_vae.ppca import LinearGaussian
-from pyro_vae.validation import check_flag, check_positive_int, check_positive_number, check_tensor
+from pyro_vae.validation import (
+    as_float_tensor,
+    check_flag,
+    check_positive_int,
+    check_positive_number,
+    check_tensor,
+)
 
 from .vae import ExponentialFamilyVAE
 
@@ -28,15 +34,6 @@ def _check_arguments(where: str, data_dim, latent_dim, sigma=1.0, learn_sigma=Fa
     check_positive_int(f"{where}: latent_dim", latent_dim)
     check_positive_number(f"{where}: sigma", sigma)
     check_flag(f"{where}: learn_sigma", learn_sigma)
-
-
-def _centres(where: str, centres) -> torch.Tensor:
-    """``centres`` as a finite K × D float tensor; integers become the default dtype."""
-    centres = torch.as_tensor(centres)
-    if not torch.is_floating_point(centres):
-        centres = centres.to(torch.get_default_dtype())
-    check_tensor(f"{where}: centres", centres, ("K", "D"))
-    return centres
 
 
 def _follow_dtype(model: nn.Module, dtype: torch.dtype, sigma) -> None:
@@ -56,7 +53,7 @@ class GaussianMixture(ExponentialFamilyVAE):
     """
 
     def __init__(self, centres: torch.Tensor, sigma: float, learn_sigma: bool = False):
-        centres = _centres("GaussianMixture", centres)
+        centres = as_float_tensor("GaussianMixture: centres", centres, ("K", "D"))
         if centres.shape[0] < 2:
             raise ConfigError(f"GaussianMixture: centres must be a K × D tensor with K ≥ 2, got shape "
                               f"{tuple(centres.shape)}")
@@ -112,7 +109,7 @@ class GaussianRBM(UniquelyNamed):
     def from_centres(cls, centres: torch.Tensor, sigma: float) -> "GaussianRBM":
         """Start at a = μ(0…0) and W_j = μ(e_j) − μ(0…0), read off ``2^m × D`` centres (m ≥ 1);
         the RBM takes their floating-point dtype."""
-        centres = _centres("GaussianRBM.from_centres", centres)
+        centres = as_float_tensor("GaussianRBM.from_centres: centres", centres, ("K", "D"))
         k, d = centres.shape
         bits = k.bit_length() - 1
         if k < 2 or 2**bits != k:

@@ -156,6 +156,16 @@ def check_tensor(name: str, value, shape: tuple) -> None:
         raise ConfigError(f"{name} must be finite, found {int(bad.sum())} NaN or inf value(s), first at index {idx}")
 
 
+def as_float_tensor(name: str, value, shape: tuple) -> torch.Tensor:
+    """``value`` (a tensor or nested lists; integers become the default dtype) as a tensor that
+    :func:`check_tensor` accepts."""
+    value = torch.as_tensor(value)
+    if not torch.is_floating_point(value):
+        value = value.to(torch.get_default_dtype())
+    check_tensor(name, value, shape)
+    return value
+
+
 def check_inputs(model, guide, x, **counts) -> None:
     """The checks of :func:`~pyro_vae.fit` before any estimate: positive sample counts; the
     data a finite float tensor of rows in the model's support, of the dtype of the parameters;

@@ -10,11 +10,11 @@ import torch
 from pyro_vae.errors import ConfigError
 from pyro_vae.ppca import LinearGaussian
 from pyro_vae.validation import (
+    as_float_tensor,
     check_non_negative_number,
     check_positive_int,
     check_positive_number,
     check_seed,
-    check_tensor,
 )
 
 
@@ -60,10 +60,7 @@ def gmm_toy(
     check_positive_number("gmm_toy: sigma", sigma)
     check_seed(seed)
     # Drawn on the CPU, so that a seed gives the same data on every device.
-    centres = torch.as_tensor(gmm_centres() if centres is None else centres, device="cpu")
-    if not torch.is_floating_point(centres):
-        centres = centres.to(torch.get_default_dtype())
-    check_tensor("gmm_toy: centres", centres, ("K", "D"))
+    centres = as_float_tensor("gmm_toy: centres", gmm_centres() if centres is None else centres, ("K", "D")).cpu()
     g = torch.Generator(device="cpu").manual_seed(seed)
     z = torch.randint(centres.shape[0], (n,), generator=g, device="cpu")
     x = centres[z] + sigma * torch.randn(n, centres.shape[1], generator=g, dtype=centres.dtype, device="cpu")
